@@ -1,0 +1,13 @@
+module github.com/passwordless-verify/filter
+
+go 1.26.8
+
+require github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0
+
+require (
+	github.com/tetratelabs/wazero v1.12.0 // indirect
+	github.com/tidwall/gjson v1.20.2 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.3.0 // indirect
+	golang.org/x/sys v0.44.0 // indirect
+)

@@ -1,0 +1,379 @@
+//go:build wasip1 && !tinygo
+
+// This file is compiled into the proxy-wasm-go-sdk's internal package at build time (see
+// build.sh). The SDK binds the proxy-wasm ABI only under TinyGo; with the stock Go toolchain it
+// routes every host call through its ProxyWasmHost interface and exports no callbacks. This
+// file supplies both halves: the host imports with the ABI's 32-bit types, and the proxy_on_*
+// exports. It must compile at the SDK's language version (go 1.19).
+
+package internal
+
+import (
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func init() { currentHost = wasmHost{} }
+
+// pinned keeps every buffer handed out by proxy_on_memory_allocate reachable until the host
+// call that asked for it has returned and the guest holds the pointer. The host owns that
+// memory only as an integer, which the Go GC cannot see; a host call that allocates twice
+// (headers then values, say) could otherwise get the first buffer collected and reused.
+var pinned [][]byte
+
+//go:wasmexport proxy_on_memory_allocate
+func wasmOnMemoryAllocate(size uint32) unsafe.Pointer {
+	if size == 0 {
+		size = 1 // &buf[0] must exist; the host may ask for empty buffers.
+	}
+	buf := make([]byte, size)
+	pinned = append(pinned, buf)
+	return unsafe.Pointer(&buf[0])
+}
+
+// unpin drops the pins once a returning host call has handed its buffers to the guest.
+func unpin() {
+	for i := range pinned {
+		pinned[i] = nil
+	}
+	pinned = pinned[:0]
+}
+
+// ptr turns an address the host wrote into a 32-bit slot into a Go pointer to that buffer.
+func ptr(addr uint32) *byte {
+	if addr == 0 {
+		return nil
+	}
+	return (*byte)(unsafe.Pointer(uintptr(addr)))
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport proxy_abi_version_0_2_0
+func wasmABIVersion() {}
+
+//go:wasmexport proxy_on_vm_start
+func wasmOnVMStart(rootID, size uint32) uint32 {
+	return b2u(bool(proxyOnVMStart(rootID, int(size))))
+}
+
+//go:wasmexport proxy_on_configure
+func wasmOnConfigure(rootID, size uint32) uint32 {
+	return b2u(bool(proxyOnConfigure(rootID, int(size))))
+}
+
+//go:wasmexport proxy_on_context_create
+func wasmOnContextCreate(contextID, parentID uint32) { proxyOnContextCreate(contextID, parentID) }
+
+//go:wasmexport proxy_on_request_headers
+func wasmOnRequestHeaders(contextID, n, eos uint32) uint32 {
+	return uint32(proxyOnRequestHeaders(contextID, int(n), eos != 0))
+}
+
+//go:wasmexport proxy_on_request_body
+func wasmOnRequestBody(contextID, size, eos uint32) uint32 {
+	return uint32(proxyOnRequestBody(contextID, int(size), eos != 0))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func wasmOnRequestTrailers(contextID, n uint32) uint32 {
+	return uint32(proxyOnRequestTrailers(contextID, int(n)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func wasmOnResponseHeaders(contextID, n, eos uint32) uint32 {
+	return uint32(proxyOnResponseHeaders(contextID, int(n), eos != 0))
+}
+
+//go:wasmexport proxy_on_response_body
+func wasmOnResponseBody(contextID, size, eos uint32) uint32 {
+	return uint32(proxyOnResponseBody(contextID, int(size), eos != 0))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func wasmOnResponseTrailers(contextID, n uint32) uint32 {
+	return uint32(proxyOnResponseTrailers(contextID, int(n)))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func wasmOnHttpCallResponse(rootID, calloutID, headers, bodySize, trailers uint32) {
+	proxyOnHttpCallResponse(rootID, calloutID, int(headers), int(bodySize), int(trailers))
+}
+
+//go:wasmexport proxy_on_new_connection
+func wasmOnNewConnection(contextID uint32) uint32 {
+	return uint32(proxyOnNewConnection(contextID))
+}
+
+//go:wasmexport proxy_on_downstream_data
+func wasmOnDownstreamData(contextID, size, eos uint32) uint32 {
+	return uint32(proxyOnDownstreamData(contextID, int(size), eos != 0))
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func wasmOnDownstreamConnectionClose(contextID, peer uint32) {
+	proxyOnDownstreamConnectionClose(contextID, types.PeerType(peer))
+}
+
+//go:wasmexport proxy_on_upstream_data
+func wasmOnUpstreamData(contextID, size, eos uint32) uint32 {
+	return uint32(proxyOnUpstreamData(contextID, int(size), eos != 0))
+}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func wasmOnUpstreamConnectionClose(contextID, peer uint32) {
+	proxyOnUpstreamConnectionClose(contextID, types.PeerType(peer))
+}
+
+//go:wasmexport proxy_on_queue_ready
+func wasmOnQueueReady(rootID, queueID uint32) { proxyOnQueueReady(rootID, queueID) }
+
+//go:wasmexport proxy_on_tick
+func wasmOnTick(rootID uint32) { proxyOnTick(rootID) }
+
+//go:wasmexport proxy_on_log
+func wasmOnLog(contextID uint32) { proxyOnLog(contextID) }
+
+//go:wasmexport proxy_on_done
+func wasmOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
+
+//go:wasmexport proxy_on_delete
+func wasmOnDelete(contextID uint32) { proxyOnDelete(contextID) }
+
+// Host imports. Every size and address is an i32 in the ABI; Go's int and pointers are 64-bit
+// on wasm, so the out-parameters are *uint32 slots and are widened on the Go side.
+
+//go:wasmimport env proxy_log
+func hostLog(level uint32, msg *byte, msgLen uint32) uint32
+
+//go:wasmimport env proxy_set_property
+func hostSetProperty(path *byte, pathLen uint32, val *byte, valLen uint32) uint32
+
+//go:wasmimport env proxy_get_property
+func hostGetProperty(path *byte, pathLen uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_send_local_response
+func hostSendLocalResponse(status uint32, details *byte, detailsLen uint32, body *byte, bodyLen uint32,
+	headers *byte, headersLen uint32, grpcStatus int32) uint32
+
+//go:wasmimport env proxy_get_shared_data
+func hostGetSharedData(key *byte, keyLen uint32, retData, retLen, retCas *uint32) uint32
+
+//go:wasmimport env proxy_set_shared_data
+func hostSetSharedData(key *byte, keyLen uint32, val *byte, valLen uint32, cas uint32) uint32
+
+//go:wasmimport env proxy_register_shared_queue
+func hostRegisterSharedQueue(name *byte, nameLen uint32, retID *uint32) uint32
+
+//go:wasmimport env proxy_resolve_shared_queue
+func hostResolveSharedQueue(vmID *byte, vmIDLen uint32, name *byte, nameLen uint32, retID *uint32) uint32
+
+//go:wasmimport env proxy_dequeue_shared_queue
+func hostDequeueSharedQueue(queueID uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_enqueue_shared_queue
+func hostEnqueueSharedQueue(queueID uint32, val *byte, valLen uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_value
+func hostGetHeaderMapValue(mapType uint32, key *byte, keyLen uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_add_header_map_value
+func hostAddHeaderMapValue(mapType uint32, key *byte, keyLen uint32, val *byte, valLen uint32) uint32
+
+//go:wasmimport env proxy_replace_header_map_value
+func hostReplaceHeaderMapValue(mapType uint32, key *byte, keyLen uint32, val *byte, valLen uint32) uint32
+
+//go:wasmimport env proxy_remove_header_map_value
+func hostRemoveHeaderMapValue(mapType uint32, key *byte, keyLen uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_pairs
+func hostGetHeaderMapPairs(mapType uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_set_header_map_pairs
+func hostSetHeaderMapPairs(mapType uint32, data *byte, dataLen uint32) uint32
+
+//go:wasmimport env proxy_get_buffer_bytes
+func hostGetBufferBytes(bufType, start, maxSize uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_set_buffer_bytes
+func hostSetBufferBytes(bufType, start, maxSize uint32, data *byte, dataLen uint32) uint32
+
+//go:wasmimport env proxy_continue_stream
+func hostContinueStream(streamType uint32) uint32
+
+//go:wasmimport env proxy_close_stream
+func hostCloseStream(streamType uint32) uint32
+
+//go:wasmimport env proxy_http_call
+func hostHttpCall(upstream *byte, upstreamLen uint32, headers *byte, headersLen uint32, body *byte, bodyLen uint32,
+	trailers *byte, trailersLen uint32, timeout uint32, retID *uint32) uint32
+
+//go:wasmimport env proxy_call_foreign_function
+func hostCallForeignFunction(name *byte, nameLen uint32, param *byte, paramLen uint32, retData, retLen *uint32) uint32
+
+//go:wasmimport env proxy_set_tick_period_milliseconds
+func hostSetTickPeriod(period uint32) uint32
+
+//go:wasmimport env proxy_set_effective_context
+func hostSetEffectiveContext(contextID uint32) uint32
+
+//go:wasmimport env proxy_done
+func hostDone() uint32
+
+//go:wasmimport env proxy_define_metric
+func hostDefineMetric(metricType uint32, name *byte, nameLen uint32, retID *uint32) uint32
+
+//go:wasmimport env proxy_increment_metric
+func hostIncrementMetric(metricID uint32, offset int64) uint32
+
+//go:wasmimport env proxy_record_metric
+func hostRecordMetric(metricID uint32, value uint64) uint32
+
+//go:wasmimport env proxy_get_metric
+func hostGetMetric(metricID uint32, ret *uint64) uint32
+
+// wasmHost implements the SDK's ProxyWasmHost on the imports above.
+type wasmHost struct{}
+
+// out stores a host-returned buffer into the SDK's out-parameters and releases the pins.
+func out(st uint32, data, size uint32, retData **byte, retSize *int) Status {
+	if Status(st) == StatusOK {
+		*retData = ptr(data)
+		*retSize = int(size)
+	}
+	unpin()
+	return Status(st)
+}
+
+func (wasmHost) ProxyLog(level LogLevel, msg *byte, n int) Status {
+	return Status(hostLog(uint32(level), msg, uint32(n)))
+}
+
+func (wasmHost) ProxySetProperty(path *byte, pathLen int, val *byte, valLen int) Status {
+	return Status(hostSetProperty(path, uint32(pathLen), val, uint32(valLen)))
+}
+
+func (wasmHost) ProxyGetProperty(path *byte, pathLen int, retData **byte, retSize *int) Status {
+	var data, size uint32
+	return out(hostGetProperty(path, uint32(pathLen), &data, &size), data, size, retData, retSize)
+}
+
+func (wasmHost) ProxySendLocalResponse(status uint32, details *byte, detailsLen int, body *byte, bodyLen int,
+	headers *byte, headersLen int, grpcStatus int32) Status {
+	return Status(hostSendLocalResponse(status, details, uint32(detailsLen), body, uint32(bodyLen),
+		headers, uint32(headersLen), grpcStatus))
+}
+
+func (wasmHost) ProxyGetSharedData(key *byte, keyLen int, retData **byte, retSize *int, retCas *uint32) Status {
+	var data, size uint32
+	return out(hostGetSharedData(key, uint32(keyLen), &data, &size, retCas), data, size, retData, retSize)
+}
+
+func (wasmHost) ProxySetSharedData(key *byte, keyLen int, val *byte, valLen int, cas uint32) Status {
+	return Status(hostSetSharedData(key, uint32(keyLen), val, uint32(valLen), cas))
+}
+
+func (wasmHost) ProxyRegisterSharedQueue(name *byte, nameLen int, retID *uint32) Status {
+	return Status(hostRegisterSharedQueue(name, uint32(nameLen), retID))
+}
+
+func (wasmHost) ProxyResolveSharedQueue(vmID *byte, vmIDLen int, name *byte, nameLen int, retID *uint32) Status {
+	return Status(hostResolveSharedQueue(vmID, uint32(vmIDLen), name, uint32(nameLen), retID))
+}
+
+func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
+	var data, size uint32
+	return out(hostDequeueSharedQueue(queueID, &data, &size), data, size, retData, retSize)
+}
+
+func (wasmHost) ProxyEnqueueSharedQueue(queueID uint32, val *byte, valLen int) Status {
+	return Status(hostEnqueueSharedQueue(queueID, val, uint32(valLen)))
+}
+
+func (wasmHost) ProxyGetHeaderMapValue(mt MapType, key *byte, keyLen int, retData **byte, retSize *int) Status {
+	var data, size uint32
+	return out(hostGetHeaderMapValue(uint32(mt), key, uint32(keyLen), &data, &size), data, size, retData, retSize)
+}
+
+func (wasmHost) ProxyAddHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
+	return Status(hostAddHeaderMapValue(uint32(mt), key, uint32(keyLen), val, uint32(valLen)))
+}
+
+func (wasmHost) ProxyReplaceHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
+	return Status(hostReplaceHeaderMapValue(uint32(mt), key, uint32(keyLen), val, uint32(valLen)))
+}
+
+func (wasmHost) ProxyContinueStream(st StreamType) Status {
+	return Status(hostContinueStream(uint32(st)))
+}
+
+func (wasmHost) ProxyCloseStream(st StreamType) Status {
+	return Status(hostCloseStream(uint32(st)))
+}
+
+func (wasmHost) ProxyRemoveHeaderMapValue(mt MapType, key *byte, keyLen int) Status {
+	return Status(hostRemoveHeaderMapValue(uint32(mt), key, uint32(keyLen)))
+}
+
+func (wasmHost) ProxyGetHeaderMapPairs(mt MapType, retData **byte, retSize *int) Status {
+	var data, size uint32
+	return out(hostGetHeaderMapPairs(uint32(mt), &data, &size), data, size, retData, retSize)
+}
+
+func (wasmHost) ProxySetHeaderMapPairs(mt MapType, data *byte, n int) Status {
+	return Status(hostSetHeaderMapPairs(uint32(mt), data, uint32(n)))
+}
+
+func (wasmHost) ProxyGetBufferBytes(bt BufferType, start, maxSize int, retData **byte, retSize *int) Status {
+	var data, size uint32
+	st := hostGetBufferBytes(uint32(bt), uint32(start), uint32(maxSize), &data, &size)
+	return out(st, data, size, retData, retSize)
+}
+
+func (wasmHost) ProxySetBufferBytes(bt BufferType, start, maxSize int, data *byte, n int) Status {
+	return Status(hostSetBufferBytes(uint32(bt), uint32(start), uint32(maxSize), data, uint32(n)))
+}
+
+func (wasmHost) ProxyHttpCall(upstream *byte, upstreamLen int, headers *byte, headersLen int, body *byte,
+	bodyLen int, trailers *byte, trailersLen int, timeout uint32, retID *uint32) Status {
+	return Status(hostHttpCall(upstream, uint32(upstreamLen), headers, uint32(headersLen), body, uint32(bodyLen),
+		trailers, uint32(trailersLen), timeout, retID))
+}
+
+func (wasmHost) ProxyCallForeignFunction(name *byte, nameLen int, param *byte, paramLen int, retData **byte, retSize *int) Status {
+	var data, size uint32
+	st := hostCallForeignFunction(name, uint32(nameLen), param, uint32(paramLen), &data, &size)
+	return out(st, data, size, retData, retSize)
+}
+
+func (wasmHost) ProxySetTickPeriodMilliseconds(period uint32) Status {
+	return Status(hostSetTickPeriod(period))
+}
+
+func (wasmHost) ProxySetEffectiveContext(contextID uint32) Status {
+	return Status(hostSetEffectiveContext(contextID))
+}
+
+func (wasmHost) ProxyDone() Status { return Status(hostDone()) }
+
+func (wasmHost) ProxyDefineMetric(mt MetricType, name *byte, nameLen int, retID *uint32) Status {
+	return Status(hostDefineMetric(uint32(mt), name, uint32(nameLen), retID))
+}
+
+func (wasmHost) ProxyIncrementMetric(metricID uint32, offset int64) Status {
+	return Status(hostIncrementMetric(metricID, offset))
+}
+
+func (wasmHost) ProxyRecordMetric(metricID uint32, value uint64) Status {
+	return Status(hostRecordMetric(metricID, value))
+}
+
+func (wasmHost) ProxyGetMetric(metricID uint32, ret *uint64) Status {
+	return Status(hostGetMetric(metricID, ret))
+}
