@@ -1,9 +1,17 @@
 package main
 
 import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+	"github.com/tidwall/gjson"
 )
+
+// This file is the thin layer between the proxy-wasm SDK and the filter's plain-Go logic.
 
 type vmContext struct{ types.DefaultVMContext }
 
@@ -11,23 +19,302 @@ func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginC
 
 type pluginContext struct {
 	types.DefaultPluginContext
+	cfg      *config
+	metrics  *metrics
+	attempts *attempts
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
-	proxywasm.LogInfo("hello from plugin start")
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogCritical("passwordless_verify: cannot read configuration: " + err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		// One line that names the field: Envoy shows it when the plugin fails to start.
+		proxywasm.LogCritical("passwordless_verify: invalid configuration: " + err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	p.metrics = defineMetrics()
+	p.attempts = &attempts{data: hostSharedData{}, max: cfg.maxAttempts, window: int64(cfg.windowSeconds)}
 	return types.OnPluginStartStatusOK
 }
 
-func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{}
-}
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext { return &httpContext{p: p} }
 
+// httpContext is one request. Only verify requests get past OnHttpRequestHeaders with state.
 type httpContext struct {
 	types.DefaultHttpContext
+	p *pluginContext
+
+	handled   bool // a verify request this filter owns
+	answered  bool // a local answer was sent or the request was let through
+	kind      bodyKind
+	tenant    string
+	t         *tenant
+	requestID string
+	params    verifyParams
+	body      []byte
+	sentAt    time.Time
 }
 
-func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	p, _ := proxywasm.GetHttpRequestHeader(":path")
-	_ = proxywasm.SendHttpResponse(400, [][2]string{{"content-type", "application/json"}}, []byte(`{"error":"x","error_description":"`+p+`"}`), -1)
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
+	cfg := h.p.cfg
+	// Identity headers are removed from every request, so no client can forge one upstream.
+	for _, ih := range cfg.identityHeaders {
+		_ = proxywasm.RemoveHttpRequestHeader(ih.name)
+	}
+	method, _ := proxywasm.GetHttpRequestHeader(":method")
+	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	if !cfg.handles(method, path) {
+		return types.ActionContinue
+	}
+	h.handled = true
+	h.p.metrics.requests.Increment(1)
+	h.requestID, _ = proxywasm.GetHttpRequestHeader("x-request-id")
+
+	var head requestHead
+	if cfg.tenantHeader != "" {
+		head.tenantHeader, _ = proxywasm.GetHttpRequestHeader(cfg.tenantHeader)
+	}
+	head.authority, _ = proxywasm.GetHttpRequestHeader(":authority")
+	head.contentType, _ = proxywasm.GetHttpRequestHeader("content-type")
+	head.contentLength, _ = proxywasm.GetHttpRequestHeader("content-length")
+	name, t, kind, err := cfg.checkHead(head)
+	if err != nil {
+		return h.fail(err)
+	}
+	h.tenant, h.t, h.kind = name, t, kind
+	if endOfStream {
+		return h.onBody(nil)
+	}
+	// Pause: with allow_on_headers_stop_iteration Envoy still delivers the body, and
+	// forwards nothing until the filter resumes.
 	return types.ActionPause
+}
+
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	if !h.handled {
+		return types.ActionContinue
+	}
+	if h.answered {
+		return types.ActionPause
+	}
+	if bodySize > h.p.cfg.maxRequestBytes {
+		return h.fail(h.p.cfg.tooLarge())
+	}
+	if !endOfStream {
+		return types.ActionPause // keep buffering
+	}
+	return h.readBody(bodySize)
+}
+
+// OnHttpRequestTrailers ends a body that came with trailers: no body callback says
+// end_of_stream then.
+func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
+	if !h.handled {
+		return types.ActionContinue
+	}
+	if h.answered {
+		return types.ActionPause
+	}
+	return h.readBody(h.p.cfg.maxRequestBytes + 1)
+}
+
+func (h *httpContext) readBody(size int) types.Action {
+	body, err := proxywasm.GetHttpRequestBody(0, size)
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return h.fail(storeFault("cannot read request body: " + err.Error()))
+	}
+	if len(body) > h.p.cfg.maxRequestBytes {
+		return h.fail(h.p.cfg.tooLarge())
+	}
+	return h.onBody(body)
+}
+
+// onBody parses and validates the whole body, then asks the user store.
+func (h *httpContext) onBody(body []byte) types.Action {
+	cfg := h.p.cfg
+	params, berr := parseBody(h.kind, body)
+	if berr != nil {
+		return h.fail(bodyErrorToAPI(berr))
+	}
+	h.params = params
+	if err := cfg.validate(h.tenant, h.t, &h.params); err != nil {
+		return h.fail(err)
+	}
+	ip := clientIP()
+	key := attemptKey(h.tenant, h.params.connection, h.params.username, ip)
+	blocked, err := h.p.attempts.blocked(key, time.Now().Unix())
+	if err != nil {
+		return h.fail(storeFault(err.Error()))
+	}
+	if blocked {
+		return h.fail(newErrorf(errTooManyAttempts, textTooManyAttempts))
+	}
+	if cfg.mode == modeForward {
+		h.body = body
+	}
+	h.sentAt = time.Now()
+	_, derr := proxywasm.DispatchHttpCall(cfg.userStore.cluster, cfg.calloutHeaders(h.requestID),
+		calloutBody(h.tenant, &h.params, ip), nil, cfg.userStore.timeoutMS,
+		func(numHeaders, bodySize, _ int) { h.onStoreAnswer(key, numHeaders, bodySize) })
+	if derr != nil {
+		h.p.metrics.storeFailures.Increment(1)
+		return h.fail(storeFault("user store call not dispatched: " + derr.Error()))
+	}
+	return types.ActionPause
+}
+
+func (h *httpContext) onStoreAnswer(key string, numHeaders, bodySize int) {
+	h.p.metrics.storeLatencyMS.Record(uint64(time.Since(h.sentAt).Milliseconds()))
+	a := storeAnswer{failed: numHeaders == 0}
+	var headers [][2]string
+	if !a.failed {
+		headers, _ = proxywasm.GetHttpCallResponseHeaders()
+		a.status = headerValue(headers, ":status")
+		if bodySize > maxAnswerBytes {
+			a.body = make([]byte, bodySize) // only its length matters: mapAnswer refuses it
+		} else if bodySize > 0 {
+			a.body, _ = proxywasm.GetHttpCallResponseBody(0, bodySize)
+		}
+	}
+	answer, err := mapAnswer(a)
+	if err != nil {
+		if err.kind == errServer {
+			h.p.metrics.storeFailures.Increment(1)
+		}
+		if err.kind == errWrongCode {
+			if cerr := h.p.attempts.fail(key, time.Now().Unix()); cerr != nil {
+				proxywasm.LogWarn("passwordless_verify: " + cerr.Error())
+			}
+		}
+		h.fail(err)
+		return
+	}
+	if cerr := h.p.attempts.clear(key); cerr != nil {
+		proxywasm.LogWarn("passwordless_verify: " + cerr.Error())
+	}
+	if h.p.cfg.mode == modeForward {
+		h.forward(answer)
+		return
+	}
+	h.respond(answer, headers)
+}
+
+// respond answers 200 with the store's object and the configured pass_headers.
+func (h *httpContext) respond(answer gjson.Result, storeHeaders [][2]string) {
+	headers := [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}
+	for _, name := range h.p.cfg.passHeaders {
+		for _, kv := range storeHeaders {
+			if strings.EqualFold(kv[0], name) {
+				headers = append(headers, [2]string{name, kv[1]})
+			}
+		}
+	}
+	h.succeed()
+	if err := proxywasm.SendHttpResponse(200, headers, []byte(answer.Raw), -1); err != nil {
+		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
+	}
+}
+
+// forward lets the request go upstream with identity headers and without the code.
+func (h *httpContext) forward(answer gjson.Result) {
+	for _, ih := range h.p.cfg.identityHeaders {
+		v, ok := identityValue(ih.field, h.tenant, &h.params, answer)
+		if !ok {
+			continue
+		}
+		if !validHeaderValue(v) {
+			h.fail(storeFault("user store field " + strconv.Quote(ih.field) + " is not a valid header value"))
+			return
+		}
+		if err := proxywasm.ReplaceHttpRequestHeader(ih.name, v); err != nil {
+			h.fail(storeFault("cannot set identity header: " + err.Error()))
+			return
+		}
+	}
+	body := stripCodeFields(h.kind, h.body)
+	if err := proxywasm.ReplaceHttpRequestBody(body); err != nil {
+		h.fail(storeFault("cannot replace body: " + err.Error()))
+		return
+	}
+	// The body changed size; a stale content-length would corrupt the upstream request.
+	_ = proxywasm.ReplaceHttpRequestHeader("content-length", strconv.Itoa(len(body)))
+	h.succeed()
+	if err := proxywasm.ResumeHttpRequest(); err != nil {
+		proxywasm.LogError("passwordless_verify: cannot resume request: " + err.Error())
+	}
+}
+
+func (h *httpContext) succeed() {
+	h.answered = true
+	h.p.metrics.verified.Increment(1)
+	h.logOutcome("verified", "")
+}
+
+// fail sends the error answer; it is the only path that writes an error.
+func (h *httpContext) fail(e *apiError) types.Action {
+	h.answered = true
+	if c, ok := h.p.metrics.errorsByCode[e.code()]; ok {
+		c.Increment(1)
+	}
+	h.logOutcome(e.code(), e.logReason)
+	if err := proxywasm.SendHttpResponse(e.status(), errorHeaders, errorBody(e), -1); err != nil {
+		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
+	}
+	return types.ActionPause
+}
+
+// logOutcome writes the one info line per handled request. The code is never in it, and the
+// client's values are quoted and cut short so they cannot forge log lines.
+func (h *httpContext) logOutcome(outcome, reason string) {
+	line := "passwordless_verify: tenant=" + quoteSafe(h.tenant) +
+		" client=" + quoteSafe(h.params.clientID) +
+		" connection=" + quoteSafe(h.params.connection) +
+		" outcome=" + outcome +
+		" request_id=" + quoteSafe(h.requestID)
+	if reason != "" {
+		line += " reason=" + quoteSafe(reason)
+	}
+	proxywasm.LogInfo(line)
+}
+
+func headerValue(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// clientIP is the downstream address without its port (SPEC 7).
+func clientIP() string {
+	addr, err := proxywasm.GetProperty([]string{"source", "address"})
+	if err != nil {
+		return ""
+	}
+	return stripPort(string(addr))
+}
+
+// hostSharedData is proxy-wasm shared data.
+type hostSharedData struct{}
+
+func (hostSharedData) get(key string) ([]byte, uint32, bool, error) {
+	v, cas, err := proxywasm.GetSharedData(key)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		return nil, 0, false, nil
+	}
+	return v, cas, err == nil, err
+}
+
+func (hostSharedData) set(key string, value []byte, cas uint32) (bool, error) {
+	err := proxywasm.SetSharedData(key, value, cas)
+	if errors.Is(err, types.ErrorStatusCasMismatch) {
+		return true, nil
+	}
+	return false, err
 }

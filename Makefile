@@ -1,0 +1,35 @@
+# make test builds plugin.wasm first: half of every plugin test runs on it.
+GO ?= go
+GOLANGCI_LINT_VERSION ?= v2.15.0
+FUZZTIME ?= 10s
+
+.PHONY: build test lint fmt check fuzz bench run clean
+
+build:
+	./build.sh
+
+test: build
+	$(GO) test -count=1 ./...
+
+# Each fuzz target for a short while; go test -fuzz takes one target per run.
+fuzz:
+	$(GO) test ./plugin -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./plugin -run='^$$' -fuzz='^FuzzRequest$$' -fuzztime=$(FUZZTIME)
+
+lint:
+	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" golangci-lint run ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# check is what CI runs: formatting, lint, tests, and a short fuzz of every target.
+check: build
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run make fmt'; exit 1; }
+	$(GO) vet ./...
+	$(MAKE) lint
+	$(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+clean:
+	rm -rf build

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/passwordless-verify/filter/e2e/wasmhost"
+)
+
+// switchStore answers 401 invalid_user_password until ok is set.
+type switchStore struct {
+	ok    atomic.Bool
+	calls atomic.Int64
+}
+
+func (s *switchStore) RoundTrip(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+	s.calls.Add(1)
+	if s.ok.Load() {
+		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "200"}}, Body: []byte(`{"user_id":"u"}`)}, nil
+	}
+	return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "401"}}, Body: []byte(`{"error":"invalid_user_password"}`)}, nil
+}
+
+func TestAttackProtection(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &switchStore{}
+		vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "attack_protection": {"max_attempts": 3, "window_seconds": 600}`),
+			map[string]wasmhost.Cluster{"userstore": store})
+		try := func(username, source string) outcome {
+			body := `{"client_id":"acme-web","connection":"email","username":"` + username + `","otp":"1"}`
+			return vm.do(t, request{headers: [][2]string{{"x-tenant-id", "acme"}}, body: body, source: source + ":1234"})
+		}
+		for i := 0; i < 3; i++ {
+			checkError(t, try("a@example.com", "10.0.0.1"), errWrongCode, "")
+		}
+		// The key is case-insensitive on the username and ignores the source port.
+		checkError(t, try("A@EXAMPLE.COM", "10.0.0.1"), errTooManyAttempts, "")
+		if store.calls.Load() != 3 {
+			t.Errorf("%d store calls; a blocked attempt must not reach the store", store.calls.Load())
+		}
+		// Another IP, or another user, is a different key.
+		checkError(t, try("a@example.com", "10.0.0.2"), errWrongCode, "")
+		store.ok.Store(true)
+		if got := try("b@example.com", "10.0.0.1"); got.status != 200 {
+			t.Fatalf("other user: %d", got.status)
+		}
+		// A success clears the key: 10.0.0.2 had one failure, succeeds, then has three again.
+		if got := try("a@example.com", "10.0.0.2"); got.status != 200 {
+			t.Fatalf("success: %d", got.status)
+		}
+		store.ok.Store(false)
+		for i := 0; i < 3; i++ {
+			checkError(t, try("a@example.com", "10.0.0.2"), errWrongCode, "")
+		}
+		checkError(t, try("a@example.com", "10.0.0.2"), errTooManyAttempts, "")
+	})
+}
+
+// TestAttackProtectionAcrossWorkers: Envoy workers are separate VMs sharing one shared-data
+// store; concurrent failures must all be counted (wasm mode only: proxytest has one VM).
+func TestAttackProtectionAcrossWorkers(t *testing.T) {
+	const workers, perWorker = 4, 5
+	store := &switchStore{}
+	shared := wasmhost.NewSharedData()
+	cfg := configWith(fmt.Sprintf(`"user_store": {"cluster": "userstore"}, "attack_protection": {"max_attempts": %d}`, workers*perWorker))
+	vms := make([]*wasmVM, workers)
+	for i := range vms {
+		vm, err := startWasm(t, cfg, map[string]wasmhost.Cluster{"userstore": store}, shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms[i] = vm
+	}
+	var wg sync.WaitGroup
+	for _, vm := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perWorker; j++ {
+				vm.do(t, acme(validBody))
+			}
+		}()
+	}
+	wg.Wait()
+	got := vms[0].do(t, acme(validBody))
+	checkError(t, got, errTooManyAttempts, "")
+	if n := store.calls.Load(); n != workers*perWorker {
+		t.Errorf("%d store calls, want %d", n, workers*perWorker)
+	}
+}
+
+// TestCodeNeverLogged: SPEC 9; the code must not appear in a log line, on any path.
+func TestCodeNeverLogged(t *testing.T) {
+	const code = "S3CRET-0TP"
+	vmTest(t, func(t *testing.T, h *harness) {
+		for _, store := range []wasmhost.Cluster{okStore(), storeReply("401", `{"error":"invalid_user_password"}`), storeReply("500", "")} {
+			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": store})
+			vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"`+code+`"}`))
+			vm.do(t, acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"`+code+`"}`))
+			vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"`+code+`","otp":"x"}`))
+			logs := vm.logs()
+			if len(logs) == 0 {
+				t.Fatal("no log lines: the test would prove nothing")
+			}
+			for _, l := range logs {
+				if strings.Contains(l, code) {
+					t.Errorf("log line carries the code: %s", l)
+				}
+			}
+		}
+	})
+}

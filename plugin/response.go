@@ -1,0 +1,17 @@
+package main
+
+import (
+	"github.com/passwordless-verify/filter/shared/userstore"
+)
+
+// errorHeaders go on every local error answer. no-store: an answer about credentials must
+// not be cached by anything between the proxy and the client.
+var errorHeaders = [][2]string{
+	{"content-type", "application/json"},
+	{"cache-control", "no-store"},
+}
+
+// errorBody is the one writer of error bodies: {"error":..,"error_description":..}.
+func errorBody(e *apiError) []byte {
+	return userstore.ErrorBody(e.code(), e.description())
+}

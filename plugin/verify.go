@@ -1,0 +1,145 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+)
+
+// requestHead is what the filter reads from the request headers of a verify request.
+type requestHead struct {
+	tenantHeader  string // value of the configured tenant header
+	authority     string
+	contentType   string
+	contentLength string
+}
+
+// handles reports whether the filter owns this request: POST to exactly verify_path, with
+// the query string ignored.
+func (c *config) handles(method, path string) bool {
+	if method != "POST" {
+		return false
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return path == c.verifyPath
+}
+
+// checkHead makes every decision the headers allow (SPEC 3), in catalogue order: tenant,
+// declared size, content type.
+func (c *config) checkHead(h requestHead) (string, *tenant, bodyKind, *apiError) {
+	name, t, err := c.resolveTenant(h.tenantHeader, h.authority)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if h.contentLength != "" {
+		n, perr := strconv.ParseUint(strings.TrimSpace(h.contentLength), 10, 63)
+		if perr != nil || n > uint64(c.maxRequestBytes) {
+			return "", nil, 0, c.tooLarge()
+		}
+	}
+	kind, err := parseContentType(h.contentType)
+	return name, t, kind, err
+}
+
+func (c *config) tooLarge() *apiError {
+	return newErrorf(errTooLarge, "request body is larger than "+strconv.Itoa(c.maxRequestBytes)+" bytes")
+}
+
+// resolveTenant finds the tenant by header, then by host suffix, then the default (SPEC 5
+// rows 1 and 2).
+func (c *config) resolveTenant(header, authority string) (string, *tenant, *apiError) {
+	name := header
+	if name == "" && c.hostSuffix != "" {
+		host := strings.ToLower(stripPort(authority))
+		if strings.HasSuffix(host, c.hostSuffix) {
+			name = host[:len(host)-len(c.hostSuffix)]
+		}
+	}
+	if name == "" {
+		name = c.defaultTenant
+	}
+	if name == "" {
+		return "", nil, newError(errNoTenant)
+	}
+	// The reason never echoes an invalid name: it is client input of any shape.
+	if reason := tenantNameProblem(name); reason != "" {
+		return "", nil, newErrorf(errBadTenant, reason)
+	}
+	t := c.tenants[name]
+	if t == nil {
+		return "", nil, newErrorf(errBadTenant, "tenant "+name+" is not configured")
+	}
+	return name, t, nil
+}
+
+// stripPort removes a port from a host, keeping IPv6 literals whole.
+func stripPort(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i >= 0 {
+			return host[:i+1]
+		}
+		return host
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
+		return host[:i]
+	}
+	return host
+}
+
+// parseContentType picks the body parser: JSON when the header is absent (SPEC 4).
+func parseContentType(v string) (bodyKind, *apiError) {
+	media := v
+	if i := strings.IndexByte(media, ';'); i >= 0 {
+		media = media[:i]
+	}
+	media = strings.ToLower(strings.TrimSpace(media))
+	switch media {
+	case "", "application/json":
+		return bodyJSON, nil
+	case "application/x-www-form-urlencoded":
+		return bodyForm, nil
+	}
+	return 0, newErrorf(errInvalidBody, "unsupported content type "+quoteSafe(media))
+}
+
+// quoteSafe quotes client input for an error text, cut short so an answer stays small.
+func quoteSafe(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// validate runs SPEC 5 rows 6 to 16 against the tenant's clients and connections.
+func (c *config) validate(tenantName string, t *tenant, p *verifyParams) *apiError {
+	switch {
+	case p.clientID == "":
+		return newError(errMissingClientID)
+	case t.clients[p.clientID] == nil:
+		return newError(errInvalidClient)
+	case p.username == "":
+		return newError(errMissingUsername)
+	case p.code == "":
+		return newError(errMissingPassword)
+	case p.connection == "":
+		return newError(errMissingConnection)
+	case p.scopeInvalid:
+		return newError(errScopeNotString)
+	}
+	conn, ok := t.connections[p.connection]
+	switch {
+	case !ok && c.anyTenantConnections[p.connection]:
+		return newErrorf(errConnectionOtherTenant, " "+tenantName)
+	case !ok:
+		return newError(errConnectionNotFound)
+	case conn.strategy != "email" && conn.strategy != "sms":
+		return newError(errNotPasswordless)
+	case !conn.enabled:
+		return newError(errConnectionDisabled)
+	case !t.clients[p.clientID][p.connection]:
+		return newError(errConnectionNotForClient)
+	}
+	return nil
+}
