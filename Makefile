@@ -12,9 +12,15 @@ test: build
 	$(GO) test -count=1 ./...
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
+FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest \
+	./shared/userstore:FuzzAppendJSON ./shared/userstore:FuzzAppendString
+
 fuzz:
-	$(GO) test ./plugin -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./plugin -run='^$$' -fuzz='^FuzzRequest$$' -fuzztime=$(FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) || exit 1; \
+	done
 
 lint:
 	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
@@ -30,6 +36,11 @@ check: build
 	$(MAKE) lint
 	$(GO) test -count=1 ./...
 	$(MAKE) fuzz
+
+# bench writes bench.txt: the filter natively and on plugin.wasm, the body parser, the user
+# store request encoder and the wasm host, all from one run so ratios compare like with like.
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./plugin ./shared/... ./e2e/wasmhost | tee bench.txt
 
 clean:
 	rm -rf build

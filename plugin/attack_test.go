@@ -114,3 +114,48 @@ func TestCodeNeverLogged(t *testing.T) {
 		}
 	})
 }
+
+// mapData is shared data in a map, for the plain-Go tests of attempts.
+type mapData struct {
+	m   map[string][]byte
+	cas map[string]uint32
+}
+
+func (d *mapData) get(key string) ([]byte, uint32, bool, error) {
+	v, ok := d.m[key]
+	return v, d.cas[key], ok, nil
+}
+
+func (d *mapData) set(key string, value []byte, cas uint32) (bool, error) {
+	if cas != 0 && cas != d.cas[key] {
+		return true, nil
+	}
+	d.m[key] = value
+	d.cas[key]++
+	return false, nil
+}
+
+// TestAttemptsBounded: a client spraying usernames cannot grow shared data without bound.
+func TestAttemptsBounded(t *testing.T) {
+	d := &mapData{m: map[string][]byte{}, cas: map[string]uint32{}}
+	a := &attempts{data: d, max: 3, window: 60}
+	if err := a.init(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20000; i++ {
+		if err := a.fail(attemptDigest("acme", "email", fmt.Sprint("u", i), "10.0.0.2"), 101); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, v := range d.m {
+		total += len(v)
+	}
+	if limit := attemptBuckets * bucketEntries * entrySize; total > limit || len(d.m) != attemptBuckets {
+		t.Errorf("%d bytes in %d keys, limit %d bytes in %d keys", total, len(d.m), limit, attemptBuckets)
+	}
+	// The window ends: the count starts again.
+	if blocked, _ := a.blocked(attemptDigest("acme", "email", "u19999", "10.0.0.2"), 161); blocked {
+		t.Error("blocked after the window")
+	}
+}

@@ -39,6 +39,10 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	p.metrics = defineMetrics()
 	p.attempts = &attempts{data: hostSharedData{}, max: cfg.maxAttempts, window: int64(cfg.windowSeconds)}
+	if err := p.attempts.init(); err != nil {
+		proxywasm.LogCritical("passwordless_verify: " + err.Error())
+		return types.OnPluginStartStatusFailed
+	}
 	return types.OnPluginStartStatusOK
 }
 
@@ -146,7 +150,7 @@ func (h *httpContext) onBody(body []byte) types.Action {
 		return h.fail(err)
 	}
 	ip := clientIP()
-	key := attemptKey(h.tenant, h.params.connection, h.params.username, ip)
+	key := attemptDigest(h.tenant, h.params.connection, h.params.username, ip)
 	blocked, err := h.p.attempts.blocked(key, time.Now().Unix())
 	if err != nil {
 		return h.fail(storeFault(err.Error()))
@@ -168,7 +172,7 @@ func (h *httpContext) onBody(body []byte) types.Action {
 	return types.ActionPause
 }
 
-func (h *httpContext) onStoreAnswer(key string, numHeaders, bodySize int) {
+func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
 	h.p.metrics.storeLatencyMS.Record(uint64(time.Since(h.sentAt).Milliseconds()))
 	a := storeAnswer{failed: numHeaders == 0}
 	var headers [][2]string

@@ -40,8 +40,8 @@ type outcome struct {
 }
 
 type filterVM interface {
-	do(t *testing.T, r request) outcome
-	counter(t *testing.T, name string) uint64
+	do(t testing.TB, r request) outcome
+	counter(t testing.TB, name string) uint64
 	logs() []string
 }
 
@@ -130,17 +130,23 @@ type nativeVM struct {
 	clusters map[string]wasmhost.Cluster
 }
 
-func startNative(t *testing.T, cfg string, clusters map[string]wasmhost.Cluster) (filterVM, error) {
+// releaseNative ends the running emulator: proxytest allows one at a time, so a test that
+// starts a second plugin natively replaces the first.
+var releaseNative = func() {}
+
+func startNative(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster) (filterVM, error) {
+	releaseNative()
 	opt := proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).WithPluginConfiguration([]byte(cfg))
 	host, reset := proxytest.NewHostEmulator(opt)
-	t.Cleanup(reset)
+	releaseNative = sync.OnceFunc(reset)
+	t.Cleanup(func() { releaseNative() })
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
 		return nil, errors.New(strings.Join(host.GetCriticalLogs(), "\n"))
 	}
 	return &nativeVM{host: host, clusters: clusters}, nil
 }
 
-func (n *nativeVM) do(t *testing.T, r request) outcome {
+func (n *nativeVM) do(t testing.TB, r request) outcome {
 	t.Helper()
 	host := n.host
 	src := r.source
@@ -206,7 +212,7 @@ func (n *nativeVM) deliver(a proxytest.HttpCalloutAttribute) {
 	n.host.CallOnHttpCallResponse(a.CalloutID, resp.Headers, resp.Trailers, resp.Body)
 }
 
-func (n *nativeVM) counter(t *testing.T, name string) uint64 {
+func (n *nativeVM) counter(t testing.TB, name string) uint64 {
 	v, err := n.host.GetCounterMetric(name)
 	if err != nil {
 		t.Fatalf("counter %s: %v", name, err)
@@ -231,7 +237,7 @@ var (
 	moduleErr  error
 )
 
-func wasmModule(t *testing.T) *wasmhost.Module {
+func wasmModule(t testing.TB) *wasmhost.Module {
 	t.Helper()
 	moduleOnce.Do(func() {
 		path := filepath.Join("..", "build", "plugin.wasm")
@@ -250,7 +256,7 @@ func wasmModule(t *testing.T) *wasmhost.Module {
 
 type wasmVM struct{ vm *wasmhost.VM }
 
-func startWasm(t *testing.T, cfg string, clusters map[string]wasmhost.Cluster, shared *wasmhost.SharedData) (*wasmVM, error) {
+func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, shared *wasmhost.SharedData) (*wasmVM, error) {
 	t.Helper()
 	vm, err := wasmModule(t).NewVM(context.Background(), wasmhost.Config{
 		PluginConfig: []byte(cfg),
@@ -269,7 +275,7 @@ func startWasm(t *testing.T, cfg string, clusters map[string]wasmhost.Cluster, s
 	return &wasmVM{vm: vm}, nil
 }
 
-func (w *wasmVM) do(t *testing.T, r request) outcome {
+func (w *wasmVM) do(t testing.TB, r request) outcome {
 	t.Helper()
 	res, err := w.vm.Do(context.Background(), wasmhost.Request{
 		Method:        pseudoHeaders(r)[0][1],
@@ -294,7 +300,7 @@ func (w *wasmVM) do(t *testing.T, r request) outcome {
 	return outcome{paused: true}
 }
 
-func (w *wasmVM) counter(t *testing.T, name string) uint64 {
+func (w *wasmVM) counter(t testing.TB, name string) uint64 {
 	m, ok := w.vm.Metrics()[name]
 	if !ok {
 		t.Fatalf("counter %s not defined", name)

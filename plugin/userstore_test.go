@@ -22,10 +22,6 @@ func storeReply(status string, body string, headers ...[2]string) wasmhost.Clust
 	})
 }
 
-func configWith(extra string) string {
-	return strings.Replace(testConfig, `"user_store": {"cluster": "userstore"}`, extra, 1)
-}
-
 func TestUserStoreAnswers(t *testing.T) {
 	long := strings.Repeat("é", 200) // 400 bytes
 	cases := []struct {

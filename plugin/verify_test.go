@@ -33,6 +33,12 @@ const testConfig = `{
   "on_success": {"identity_headers": {"x-passwordless-user-id": "user_id", "x-passwordless-tenant": "tenant"}}
 }`
 
+// configWith is testConfig with its user_store and on_success replaced by tail.
+func configWith(tail string) string {
+	i := strings.Index(testConfig, `"user_store"`)
+	return testConfig[:i] + tail + "\n}"
+}
+
 const validBody = `{"client_id":"acme-web","connection":"email","username":"a@example.com","otp":"123456"}`
 
 // okStore answers every verification with a user.
@@ -45,11 +51,14 @@ func okStore() wasmhost.Cluster {
 	})
 }
 
+// acme is a verify request for tenant acme; extra headers are added, and an extra
+// content-type replaces the JSON one.
 func acme(body string, extra ...[2]string) request {
-	return request{
-		headers: append([][2]string{{"x-tenant-id", "acme"}, {"content-type", "application/json"}}, extra...),
-		body:    body,
+	headers := [][2]string{{"x-tenant-id", "acme"}}
+	if headerValue(extra, "content-type") == "" {
+		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
+	return request{headers: append(headers, extra...), body: body}
 }
 
 type verifyCase struct {
