@@ -341,9 +341,10 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 				state = stAfterValue
 			case c == 't' || c == 'f' || c == 'n':
 				lit := "null"
-				if c == 't' {
+				switch c {
+				case 't':
 					lit = "true"
-				} else if c == 'f' {
+				case 'f':
 					lit = "false"
 				}
 				if !strings.HasPrefix(s[i:], lit) {
