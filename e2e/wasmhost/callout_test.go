@@ -200,7 +200,7 @@ func TestHTTPCluster(t *testing.T) {
 		}
 		w.Header().Set("X-Answer", "42")
 		w.WriteHeader(202)
-		io.WriteString(w, "pong")
+		_, _ = io.WriteString(w, "pong")
 	}))
 	defer srv.Close()
 	kv := []string{"callout_cluster", "store", "headers", "1", "callout_at", "headers", "callout_body", "ping",

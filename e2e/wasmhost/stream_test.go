@@ -76,7 +76,9 @@ func TestBodyActionsOtherThanBuffer(t *testing.T) {
 			var sizes []int
 			for _, l := range logsWith(vm, "body chunk") {
 				var chunk, size int
-				fmt.Sscanf(l, "body chunk=%d size=%d", &chunk, &size)
+				if _, err := fmt.Sscanf(l, "body chunk=%d size=%d", &chunk, &size); err != nil {
+					t.Fatalf("log line %q: %v", l, err)
+				}
 				sizes = append(sizes, size)
 			}
 			if !slices.Equal(sizes, tc.sizes) {
