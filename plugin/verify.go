@@ -73,11 +73,11 @@ func (c *config) resolveTenant(header, authority string) (string, *tenant, *apiE
 	return name, t, nil
 }
 
-// stripPort removes a port from a host, keeping IPv6 literals whole.
+// stripPort removes the port from host:port, and the brackets from an IPv6 literal.
 func stripPort(host string) string {
 	if strings.HasPrefix(host, "[") {
 		if i := strings.IndexByte(host, ']'); i >= 0 {
-			return host[:i+1]
+			return host[1:i]
 		}
 		return host
 	}
