@@ -216,3 +216,63 @@ func TestStripPort(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamedBodyOverLimit: SPEC 3 and 9; a body growing past max_request_bytes gets 413
+// on the chunk that crosses the limit, so it is never buffered whole.
+func TestStreamedBodyOverLimit(t *testing.T) {
+	const chunk = 1024
+	headers := append(pseudoHeaders(request{}), [2]string{"x-tenant-id", "acme"})
+	body := []byte(strings.Repeat("a", chunk))
+	// 16 chunks fill max_request_bytes exactly; the 17th crosses it.
+	const crossing = defaultMaxRequestBytes/chunk + 1
+
+	t.Run("native", func(t *testing.T) {
+		vm, err := startNative(t, testConfig, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host := vm.(*nativeVM).host
+		id := host.InitializeHttpContext()
+		host.CallOnRequestHeaders(id, headers, false)
+		for i := 1; i <= crossing; i++ {
+			host.CallOnRequestBody(id, body, false)
+			if lr := host.GetSentLocalResponse(id); lr != nil {
+				if i != crossing || lr.StatusCode != 413 {
+					t.Fatalf("answer %d after chunk %d", lr.StatusCode, i)
+				}
+				return
+			}
+		}
+		t.Fatal("no answer after crossing the limit")
+	})
+	t.Run("wasm", func(t *testing.T) {
+		vm, err := startWasm(t, testConfig, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		s, err := vm.vm.NewStream(wasmhost.Request{Method: "POST", Path: "/passwordless/verify", Authority: "x", Headers: [][2]string{{"x-tenant-id", "acme"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SendHeaders(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= crossing; i++ {
+			if _, err := s.SendBody(ctx, body, false); err != nil {
+				t.Fatal(err)
+			}
+			if s.Ended() {
+				res, err := s.Finish(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i != crossing || res.Local == nil || res.Local.Status != 413 {
+					t.Fatalf("after chunk %d: %+v", i, res.Local)
+				}
+				return
+			}
+		}
+		t.Fatal("no answer after crossing the limit")
+	})
+}
