@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
@@ -40,5 +41,27 @@ func BenchmarkRequest(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestVMMemoryStaysSmall: SPEC 11; one VM must stay within a few MiB under sustained load, so
+// Envoy's per-worker VMs do not add up. Go's wasm memory never shrinks, so the size after a
+// run of large and small requests is the high-water mark.
+func TestVMMemoryStaysSmall(t *testing.T) {
+	vm, err := startWasm(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := acme(`{"client_id":"acme-web","connection":"email","username":"a@example.com","otp":"1","pad":"` +
+		strings.Repeat("x", defaultMaxRequestBytes-120) + `"}`)
+	for i := 0; i < 1500; i++ {
+		vm.do(t, acme(validBody))
+		vm.do(t, big)
+	}
+	const limit = 12 << 20
+	mem := vm.vm.MemoryBytes()
+	t.Logf("linear memory after 3000 requests: %.1f MiB", float64(mem)/(1<<20))
+	if mem > limit {
+		t.Errorf("linear memory %d bytes, over %d", mem, limit)
 	}
 }

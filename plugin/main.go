@@ -9,7 +9,7 @@ import (
 
 // vmMemoryLimit caps the Go heap of one VM. Envoy runs one VM per worker and the Go runtime
 // never returns memory to the host, so an uncapped heap only grows.
-const vmMemoryLimit = 8 << 20
+const vmMemoryLimit = 4 << 20
 
 func init() {
 	debug.SetMemoryLimit(vmMemoryLimit)

@@ -583,3 +583,11 @@ func (vm *VM) DeliverCallouts(ctx context.Context) error {
 		}
 	}
 }
+
+// MemoryBytes is the size of the guest's linear memory: what the VM costs Envoy, since wasm
+// memory only grows.
+func (vm *VM) MemoryBytes() uint32 {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.inst.Memory().Size()
+}
