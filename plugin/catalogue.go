@@ -101,6 +101,11 @@ func newError(kind errorKind) *apiError { return &apiError{kind: kind} }
 
 func newErrorf(kind errorKind, detail string) *apiError { return &apiError{kind: kind, detail: detail} }
 
+// internalError is a 500 whose reason goes to the log only: the client learns no internals.
+func internalError(reason string) *apiError {
+	return &apiError{kind: errServer, detail: textServerError, logReason: reason}
+}
+
 // bodyErrorToAPI maps a parser rejection to catalogue row 4 or row 5.
 func bodyErrorToAPI(e *bodyError) *apiError {
 	if e.dotted {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
 func (h *httpContext) readBody(size int) types.Action {
 	body, err := proxywasm.GetHttpRequestBody(0, size)
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		return h.fail(storeFault("cannot read request body: " + err.Error()))
+		return h.fail(internalError("cannot read request body: " + err.Error()))
 	}
 	if len(body) > h.p.cfg.maxRequestBytes {
 		return h.fail(h.p.cfg.tooLarge())
@@ -153,7 +154,7 @@ func (h *httpContext) onBody(body []byte) types.Action {
 	key := attemptDigest(h.tenant, h.params.connection, h.params.username, ip)
 	blocked, err := h.p.attempts.blocked(key, time.Now().Unix())
 	if err != nil {
-		return h.fail(storeFault(err.Error()))
+		return h.fail(internalError(err.Error()))
 	}
 	if blocked {
 		return h.fail(newErrorf(errTooManyAttempts, textTooManyAttempts))
@@ -167,7 +168,7 @@ func (h *httpContext) onBody(body []byte) types.Action {
 		func(numHeaders, bodySize, _ int) { h.onStoreAnswer(key, numHeaders, bodySize) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
-		return h.fail(storeFault("user store call not dispatched: " + derr.Error()))
+		return h.fail(internalError("user store call not dispatched: " + derr.Error()))
 	}
 	return types.ActionPause
 }
@@ -179,9 +180,8 @@ func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
 	if !a.failed {
 		headers, _ = proxywasm.GetHttpCallResponseHeaders()
 		a.status = headerValue(headers, ":status")
-		if bodySize > maxAnswerBytes {
-			a.body = make([]byte, bodySize) // only its length matters: mapAnswer refuses it
-		} else if bodySize > 0 {
+		a.tooLarge = bodySize > maxAnswerBytes // never read: the VM's heap is small
+		if bodySize > 0 && !a.tooLarge {
 			a.body, _ = proxywasm.GetHttpCallResponseBody(0, bodySize)
 		}
 	}
@@ -210,7 +210,7 @@ func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
 
 // respond answers 200 with the store's object and the configured pass_headers.
 func (h *httpContext) respond(answer gjson.Result, storeHeaders [][2]string) {
-	headers := [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}
+	headers := slices.Clip(jsonHeaders)
 	for _, name := range h.p.cfg.passHeaders {
 		for _, kv := range storeHeaders {
 			if strings.EqualFold(kv[0], name) {
@@ -232,17 +232,17 @@ func (h *httpContext) forward(answer gjson.Result) {
 			continue
 		}
 		if !validHeaderValue(v) {
-			h.fail(storeFault("user store field " + strconv.Quote(ih.field) + " is not a valid header value"))
+			h.fail(internalError("user store field " + strconv.Quote(ih.field) + " is not a valid header value"))
 			return
 		}
 		if err := proxywasm.ReplaceHttpRequestHeader(ih.name, v); err != nil {
-			h.fail(storeFault("cannot set identity header: " + err.Error()))
+			h.fail(internalError("cannot set identity header: " + err.Error()))
 			return
 		}
 	}
 	body := stripCodeFields(h.kind, h.body)
 	if err := proxywasm.ReplaceHttpRequestBody(body); err != nil {
-		h.fail(storeFault("cannot replace body: " + err.Error()))
+		h.fail(internalError("cannot replace body: " + err.Error()))
 		return
 	}
 	// The body changed size; a stale content-length would corrupt the upstream request.
@@ -266,7 +266,7 @@ func (h *httpContext) fail(e *apiError) types.Action {
 		c.Increment(1)
 	}
 	h.logOutcome(e.code(), e.logReason)
-	if err := proxywasm.SendHttpResponse(e.status(), errorHeaders, errorBody(e), -1); err != nil {
+	if err := proxywasm.SendHttpResponse(e.status(), jsonHeaders, errorBody(e), -1); err != nil {
 		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
 	}
 	return types.ActionPause

@@ -4,9 +4,9 @@ import (
 	"github.com/passwordless-verify/filter/shared/userstore"
 )
 
-// errorHeaders go on every local error answer. no-store: an answer about credentials must
-// not be cached by anything between the proxy and the client.
-var errorHeaders = [][2]string{
+// jsonHeaders go on every local answer. no-store: an answer about credentials must not be
+// cached by anything between the proxy and the client.
+var jsonHeaders = [][2]string{
 	{"content-type", "application/json"},
 	{"cache-control", "no-store"},
 }

@@ -47,28 +47,29 @@ func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
 
 // storeAnswer is the user store's answer as the host delivered it.
 type storeAnswer struct {
-	failed bool // no headers: reset, timeout or unknown cluster
-	status string
-	body   []byte
+	failed   bool // no headers: reset, timeout or unknown cluster
+	tooLarge bool // body over maxAnswerBytes
+	status   string
+	body     []byte
 }
 
 // mapAnswer turns the store's answer into success (a JSON object) or an error (SPEC 6).
 // Anything the contract does not name is a 500, so no store fault lets a request through.
 func mapAnswer(a storeAnswer) (gjson.Result, *apiError) {
 	if a.failed {
-		return gjson.Result{}, storeFault("user store call failed")
+		return gjson.Result{}, internalError("user store call failed")
 	}
-	if len(a.body) > maxAnswerBytes {
-		return gjson.Result{}, storeFault("user store answer too large")
+	if a.tooLarge || len(a.body) > maxAnswerBytes {
+		return gjson.Result{}, internalError("user store answer too large")
 	}
 	var obj gjson.Result
 	if len(a.body) > 0 {
 		if !gjson.ValidBytes(a.body) {
-			return gjson.Result{}, storeFault("user store answer is not JSON")
+			return gjson.Result{}, internalError("user store answer is not JSON")
 		}
 		obj = gjson.ParseBytes(a.body)
 		if !obj.IsObject() {
-			return gjson.Result{}, storeFault("user store answer is not a JSON object")
+			return gjson.Result{}, internalError("user store answer is not a JSON object")
 		}
 	}
 	errCode := obj.Get("error")
@@ -92,12 +93,7 @@ func mapAnswer(a storeAnswer) (gjson.Result, *apiError) {
 	case a.status == "429" && code == userstore.CodeTooManyAttempts:
 		return gjson.Result{}, newErrorf(errStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
 	}
-	return gjson.Result{}, storeFault("unexpected user store answer " + strconv.Quote(a.status))
-}
-
-// storeFault is a 500 whose reason goes to the log only: the client learns no internals.
-func storeFault(reason string) *apiError {
-	return &apiError{kind: errServer, detail: textServerError, logReason: reason}
+	return gjson.Result{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
 }
 
 // storeDescription is the store's error_description with control characters removed, cut to
