@@ -12,7 +12,7 @@ test: build
 	$(GO) test -count=1 ./...
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
-FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest \
+FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
 	./shared/userstore:FuzzAppendJSON ./shared/userstore:FuzzAppendString
 
 fuzz:

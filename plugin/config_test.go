@@ -71,3 +71,20 @@ func TestParseConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConfig: any configuration is accepted or refused with an error naming a field,
+// never a panic (which would fail Envoy's plugin start with no reason given).
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(testConfig))
+	f.Add([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"}}`))
+	f.Add([]byte(`{"tenants":{"acme":{"clients":{"c":{"connections":["x"]}}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseConfig(data)
+		switch {
+		case err != nil && (c != nil || err.Error() == ""):
+			t.Fatalf("config %v with error %q", c, err)
+		case err == nil && (len(c.tenants) == 0 || c.userStore.cluster == "" || c.userStore.authority == ""):
+			t.Fatalf("accepted without its required fields: %+v", c)
+		}
+	})
+}
