@@ -546,26 +546,13 @@ func (s *Stream) Wait(ctx context.Context) error {
 	vm := s.vm
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	for {
-		wake := vm.wakeup()
-		vm.pump(ctx)
-		// A forwarded request still waits for its callouts: the upstream answer would take at
-		// least as long, so Envoy would deliver them before the stream ends.
-		if s.local != nil || s.reset || vm.Err() != nil || s.inFlight() == 0 {
-			if err := vm.Err(); err != nil {
-				return s.vmErr()
-			}
-			return nil
-		}
-		vm.mu.Unlock()
-		select {
-		case <-wake:
-			vm.mu.Lock()
-		case <-ctx.Done():
-			vm.mu.Lock()
-			return ctx.Err()
-		}
+	// A forwarded request still waits for its callouts: the upstream answer would take at
+	// least as long, so Envoy would deliver them before the stream ends.
+	err := vm.pumpUntil(ctx, func() bool { return s.local != nil || s.reset || s.inFlight() == 0 })
+	if err != nil && vm.Err() != nil {
+		return s.vmErr()
 	}
+	return err
 }
 
 func (s *Stream) inFlight() int {

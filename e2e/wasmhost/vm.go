@@ -567,10 +567,16 @@ func (vm *VM) Metrics() map[string]Metric { return vm.stats.Snapshot() }
 func (vm *VM) DeliverCallouts(ctx context.Context) error {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
+	return vm.pumpUntil(ctx, func() bool { return len(vm.pending) == 0 })
+}
+
+// pumpUntil delivers completed callouts until done holds or the VM dies, sleeping between
+// deliveries without holding vm.mu. It returns the VM's error, or ctx's.
+func (vm *VM) pumpUntil(ctx context.Context, done func() bool) error {
 	for {
 		wake := vm.wakeup()
 		vm.pump(ctx)
-		if len(vm.pending) == 0 || vm.Err() != nil {
+		if vm.Err() != nil || done() {
 			return vm.Err()
 		}
 		vm.mu.Unlock()
