@@ -11,6 +11,12 @@ build:
 test: build
 	$(GO) test -count=1 ./...
 
+# run starts the filter locally without Envoy: plugin.wasm in our wasm host behind an HTTP front,
+# the reference user store and an echo upstream (e2e/cmd/run). RUNFLAGS='-mode forward' etc.
+.PHONY: run
+run: build
+	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
+
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
 	./shared/userstore:FuzzAppendJSON ./shared/userstore:FuzzAppendString

@@ -1,0 +1,191 @@
+package local
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/passwordless-verify/filter/e2e/wasmhost"
+)
+
+// maxBufferedBody is Envoy's default per-connection buffer limit. The front reads one byte
+// more, so the filter (or the host, on Envoy's behalf) sees that a body is too large and
+// answers 413 itself.
+const maxBufferedBody = 1 << 20
+
+// front plays Envoy's HTTP connection manager and router: each request goes through the
+// filter on one of the VMs, then is answered locally or proxied to the upstream.
+type front struct {
+	vms      []*wasmhost.VM
+	next     atomic.Uint64
+	upstream *url.URL
+	client   *http.Client
+	log      *slog.Logger
+}
+
+func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger) (*front, error) {
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil               // the upstream is on loopback; never go through an HTTP proxy
+	tr.DisableCompression = true // pass the client's accept-encoding through untouched, as Envoy does
+	return &front{vms: vms, upstream: u, log: log, client: &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}, nil
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+	if err != nil {
+		http.Error(w, "cannot read request body", http.StatusBadRequest)
+		return
+	}
+	// Round robin, like connections spread over Envoy's workers.
+	i := int(f.next.Add(1) % uint64(len(f.vms)))
+	res, err := f.vms[i].Do(r.Context(), wasmhost.Request{
+		Method:        r.Method,
+		Path:          requestPath(r),
+		Authority:     r.Host,
+		Headers:       requestHeaders(r),
+		Body:          body,
+		SourceAddress: r.RemoteAddr,
+	})
+	switch {
+	case err != nil:
+		f.log.Error("filter failed", "worker", i, "error", err)
+		http.Error(w, "the filter failed (see the log)", http.StatusInternalServerError)
+	case res.Local != nil:
+		writeLocal(w, res.Local)
+	case res.Reset:
+		panic(http.ErrAbortHandler) // the filter reset the stream: the client sees a closed connection
+	case !res.Forwarded:
+		f.log.Error("filter neither answered nor forwarded the request", "worker", i, "path", r.URL.Path)
+		http.Error(w, "the filter held the request", http.StatusInternalServerError)
+	case len(body) > maxBufferedBody:
+		// The filter let it through, but this front buffers whole bodies and cut this one short.
+		http.Error(w, "request body over the local front's 1 MiB buffer", http.StatusRequestEntityTooLarge)
+	default:
+		f.proxy(w, r, res)
+	}
+}
+
+// requestPath is :path as sent, query included.
+func requestPath(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// requestHeaders are the request's headers as Envoy hands them to filters: lower-cased names
+// (net/http moved Host to r.Host, and the wasm host adds :authority from it).
+func requestHeaders(r *http.Request) [][2]string {
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out [][2]string
+	for _, k := range keys {
+		for _, v := range r.Header[k] {
+			out = append(out, [2]string{strings.ToLower(k), v})
+		}
+	}
+	return out
+}
+
+func writeLocal(w http.ResponseWriter, l *wasmhost.LocalResponse) {
+	h := w.Header()
+	for _, p := range l.Headers {
+		if strings.HasPrefix(p[0], ":") || p[0] == "content-length" {
+			continue
+		}
+		h.Add(p[0], p[1])
+	}
+	h.Set("Content-Length", strconv.Itoa(len(l.Body)))
+	w.WriteHeader(int(l.Status))
+	_, _ = w.Write(l.Body) // a failed write means the client has gone
+}
+
+// proxy sends what the filter let through (its headers and body, not the client's) to the
+// upstream, and copies the answer back.
+func (f *front) proxy(w http.ResponseWriter, r *http.Request, res *wasmhost.Result) {
+	method, path, authority := r.Method, requestPath(r), r.Host
+	hdr := http.Header{}
+	for _, p := range res.Headers {
+		switch p[0] {
+		case ":method":
+			method = p[1]
+		case ":path":
+			path = p[1]
+		case ":authority":
+			authority = p[1]
+		case "content-length", "host":
+			// net/http sets both from the request itself.
+		default:
+			if !strings.HasPrefix(p[0], ":") {
+				hdr.Add(p[0], p[1])
+			}
+		}
+	}
+	removeHopByHop(hdr)
+	target := *f.upstream
+	ref, err := url.ParseRequestURI(path)
+	if err != nil {
+		http.Error(w, "bad request path", http.StatusBadRequest)
+		return
+	}
+	target.Path, target.RawPath, target.RawQuery = ref.Path, ref.RawPath, ref.RawQuery
+	out, err := http.NewRequestWithContext(r.Context(), method, target.String(), bytes.NewReader(res.Body))
+	if err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	out.Host = authority
+	out.Header = hdr
+	if _, ok := hdr["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // keep Go from adding its own
+	}
+	if len(res.Body) == 0 {
+		out.Body, out.ContentLength = http.NoBody, 0
+	}
+	resp, err := f.client.Do(out) //nolint:gosec // G704: the host is always the stack's own loopback upstream; only the path comes from the request
+	if err != nil {
+		if !errors.Is(err, r.Context().Err()) {
+			f.log.Error("upstream request failed", "error", err)
+		}
+		http.Error(w, "upstream connect error", http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	removeHopByHop(resp.Header)
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body) // a failed copy means one side has gone
+}
+
+// removeHopByHop drops the connection-specific headers a proxy must not pass on (RFC 9110
+// section 7.6.1), including those the Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, name := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		h.Del(name)
+	}
+}
