@@ -93,15 +93,28 @@ func TestAttackProtectionAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestCodeNeverLogged: SPEC 9; the code must not appear in a log line, on any path.
+// TestCodeNeverLogged: SPEC 9; the code must not appear in a log line or an error, on any
+// path, even when the client puts it where a key belongs.
 func TestCodeNeverLogged(t *testing.T) {
 	const code = "S3CRET-0TP"
+	form := [2]string{"content-type", "application/x-www-form-urlencoded"}
 	vmTest(t, func(t *testing.T, h *harness) {
 		for _, store := range []wasmhost.Cluster{okStore(), storeReply("401", `{"error":"invalid_user_password"}`), storeReply("500", "")} {
 			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": store})
-			vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"`+code+`"}`))
-			vm.do(t, acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"`+code+`"}`))
-			vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"`+code+`","otp":"x"}`))
+			for _, r := range []request{
+				acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"` + code + `"}`),
+				acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"` + code + `"}`),
+				acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"` + code + `","otp":"x"}`),
+				// A JSON body labelled as a form: the whole text becomes one dotted key.
+				acme(`{"u":"a.b","otp":"`+code+`"}`, form),
+				acme(`{"` + code + `":1,"` + code + `":2}`),
+				acme(`{"` + code + `.x":1}`),
+				acme(code+`.x=1`, form),
+			} {
+				if got := vm.do(t, r); strings.Contains(string(got.body), code) && !got.forwarded {
+					t.Errorf("answer %d carries the code: %s", got.status, got.body)
+				}
+			}
 			logs := vm.logs()
 			if len(logs) == 0 {
 				t.Fatal("no log lines: the test would prove nothing")

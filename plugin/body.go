@@ -41,10 +41,6 @@ const maxBodyDepth = 32
 // thousands of keys costs O(n), not O(n²).
 const dupKeyLinearMax = 16
 
-// maxQuotedKey bounds how many bytes of a key an error message repeats, so a hostile body
-// cannot make the error response large.
-const maxQuotedKey = 64
-
 // dottedKeyMsg is the SPEC row 5 error_description (a prefix: detail may follow).
 const dottedKeyMsg = `Fields with "." are not allowed, please remove all dotted fields`
 
@@ -78,26 +74,19 @@ func malformedJSON(at int, what string) *bodyError {
 	return &bodyError{msg: "malformed JSON body at byte " + strconv.Itoa(at) + ": " + what}
 }
 
+// duplicateKey names the key only when it is a parameter the filter reads (SPEC 4 asks for
+// the name; these are the keys where two readers could disagree). Any other key may be a
+// value in the wrong place, the code included, and the code never comes back in an error.
 func duplicateKey(key string) *bodyError {
-	return &bodyError{msg: "duplicate key " + quoteKey(key) + " in JSON body"}
+	if fieldIndex(key) >= 0 {
+		return &bodyError{msg: "duplicate key " + strconv.Quote(key) + " in JSON body"}
+	}
+	return &bodyError{msg: "a key is given twice in the JSON body"}
 }
 
-func dottedKey(key string) *bodyError {
-	return &bodyError{dotted: true, msg: dottedKeyMsg + ": " + quoteKey(key)}
-}
-
-// quoteKey renders a key for an error message: quoted, with control and invalid characters
-// escaped so the message stays printable valid UTF-8, and cut to maxQuotedKey bytes.
-func quoteKey(k string) string {
-	if len(k) <= maxQuotedKey {
-		return strconv.Quote(k)
-	}
-	cut := maxQuotedKey
-	for cut > 0 && !utf8.RuneStart(k[cut]) {
-		cut--
-	}
-	return strconv.Quote(k[:cut]) + "..."
-}
+// errDottedKey never repeats the key: no parameter contains a ".", so the key is the client's
+// own text, which may hold the code (a JSON body sent as a form makes its whole text one key).
+var errDottedKey = &bodyError{dotted: true, msg: dottedKeyMsg}
 
 // parseBody parses and checks a request body and returns the parameters the filter validates.
 // A nil *bodyError means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
@@ -254,12 +243,12 @@ func parseJSONBody(body []byte) (verifyParams, *bodyError) {
 		// is no need to look further.
 		return verifyParams{}, errNotObject
 	}
-	dotted, hasDotted, err := scanJSON(s, start)
+	hasDotted, err := scanJSON(s, start)
 	if err != nil {
 		return verifyParams{}, err
 	}
 	if hasDotted {
-		return verifyParams{}, dottedKey(dotted)
+		return verifyParams{}, errDottedKey
 	}
 
 	// The body is now known to be one valid object without duplicate keys, lone surrogate
@@ -292,10 +281,10 @@ const (
 // scanJSON checks that s[start:] (s[start] == '{') is exactly one valid JSON value, followed
 // only by whitespace, with no container nested deeper than maxBodyDepth, no object holding the
 // same key twice (compared after unescaping) and no lone UTF-16 surrogate escape. s must be
-// valid UTF-8. It returns the first key, at any depth, that contains a '.', if any; the caller
-// reports it only because every other check passed. It does not recurse: an explicit stack of
+// valid UTF-8. It reports whether a key, at any depth, contains a '.'; the caller reports that
+// only because every other check passed. It does not recurse: an explicit stack of
 // open containers is kept in fixed-size arrays.
-func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyError) {
+func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 	var (
 		isObj   [maxBodyDepth]bool                // kind of each open container
 		keyBase [maxBodyDepth]int                 // where each open object's keys start in keys
@@ -313,12 +302,12 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 		case stValue:
 			i = skipSpace(s, i)
 			if i >= len(s) {
-				return "", false, malformedJSON(i, "unexpected end of body")
+				return false, malformedJSON(i, "unexpected end of body")
 			}
 			switch c := s[i]; {
 			case c == '{' || c == '[':
 				if depth == maxBodyDepth {
-					return "", false, errTooDeep
+					return false, errTooDeep
 				}
 				isObj[depth] = c == '{'
 				keyBase[depth] = len(keys)
@@ -335,7 +324,7 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 			case c == '"':
 				end, _, serr := scanString(s, i)
 				if serr != nil {
-					return "", false, serr
+					return false, serr
 				}
 				i = end
 				state = stAfterValue
@@ -348,31 +337,31 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 					lit = "false"
 				}
 				if !strings.HasPrefix(s[i:], lit) {
-					return "", false, malformedJSON(i, "invalid literal")
+					return false, malformedJSON(i, "invalid literal")
 				}
 				i += len(lit)
 				state = stAfterValue
 			case c == '-' || isDigit(c):
 				end, nerr := scanNumber(s, i)
 				if nerr != nil {
-					return "", false, nerr
+					return false, nerr
 				}
 				i = end
 				state = stAfterValue
 			default:
-				return "", false, malformedJSON(i, "unexpected character, expected a value")
+				return false, malformedJSON(i, "unexpected character, expected a value")
 			}
 
 		case stAfterValue:
 			i = skipSpace(s, i)
 			if depth == 0 {
 				if i < len(s) {
-					return "", false, malformedJSON(i, "unexpected data after the JSON object")
+					return false, malformedJSON(i, "unexpected data after the JSON object")
 				}
-				return dotted, hasDotted, nil
+				return hasDotted, nil
 			}
 			if i >= len(s) {
-				return "", false, malformedJSON(i, "unexpected end of body")
+				return false, malformedJSON(i, "unexpected end of body")
 			}
 			top := depth - 1
 			switch c := s[i]; {
@@ -389,22 +378,22 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 				depth--
 				i++
 			case isObj[top]:
-				return "", false, malformedJSON(i, "expected ',' or '}' after object member")
+				return false, malformedJSON(i, "expected ',' or '}' after object member")
 			default:
-				return "", false, malformedJSON(i, "expected ',' or ']' after array element")
+				return false, malformedJSON(i, "expected ',' or ']' after array element")
 			}
 
 		case stKey:
 			i = skipSpace(s, i)
 			if i >= len(s) {
-				return "", false, malformedJSON(i, "unexpected end of body")
+				return false, malformedJSON(i, "unexpected end of body")
 			}
 			if s[i] != '"' {
-				return "", false, malformedJSON(i, "expected a string as object key")
+				return false, malformedJSON(i, "expected a string as object key")
 			}
 			end, escaped, serr := scanString(s, i)
 			if serr != nil {
-				return "", false, serr
+				return false, serr
 			}
 			key := s[i+1 : end-1]
 			if escaped {
@@ -413,13 +402,13 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 			top := depth - 1
 			if set := keySet[top]; set != nil {
 				if _, dup := set[key]; dup {
-					return "", false, duplicateKey(key)
+					return false, duplicateKey(key)
 				}
 				set[key] = struct{}{}
 			} else {
 				for _, k := range keys[keyBase[top]:] {
 					if k == key {
-						return "", false, duplicateKey(key)
+						return false, duplicateKey(key)
 					}
 				}
 				keys = append(keys, key)
@@ -434,15 +423,13 @@ func scanJSON(s string, start int) (dotted string, hasDotted bool, err *bodyErro
 					keys = keys[:keyBase[top]]
 				}
 			}
-			if !hasDotted && strings.IndexByte(key, '.') >= 0 {
-				dotted, hasDotted = key, true
-			}
+			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 			i = skipSpace(s, end)
 			if i >= len(s) {
-				return "", false, malformedJSON(i, "unexpected end of body")
+				return false, malformedJSON(i, "unexpected end of body")
 			}
 			if s[i] != ':' {
-				return "", false, malformedJSON(i, "expected ':' after object key")
+				return false, malformedJSON(i, "expected ':' after object key")
 			}
 			i++
 			state = stValue
@@ -686,7 +673,6 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 	var (
 		f         fieldSet
 		scratch   [128]byte
-		dotted    string
 		hasDotted bool
 	)
 	buf := scratch[:0] // reused to decode components that contain escapes
@@ -738,9 +724,7 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 			return verifyParams{}, errNotUTF8
 		}
 
-		if !hasDotted && strings.IndexByte(key, '.') >= 0 {
-			dotted, hasDotted = key, true
-		}
+		hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 		if idx >= 0 {
 			if f[idx].kind == valAbsent {
 				f[idx] = fieldValue{kind: valString, str: val}
@@ -751,7 +735,7 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 		pos = end + 1
 	}
 	if hasDotted {
-		return verifyParams{}, dottedKey(dotted)
+		return verifyParams{}, errDottedKey
 	}
 	return f.params(), nil
 }
