@@ -42,6 +42,8 @@ type outcome struct {
 type filterVM interface {
 	do(t testing.TB, r request) outcome
 	counter(t testing.TB, name string) uint64
+	// histogramLast is the last value recorded in a histogram.
+	histogramLast(t testing.TB, name string) uint64
 	logs() []string
 }
 
@@ -230,6 +232,14 @@ func (n *nativeVM) counter(t testing.TB, name string) uint64 {
 	return v
 }
 
+func (n *nativeVM) histogramLast(t testing.TB, name string) uint64 {
+	v, err := n.host.GetHistogramMetric(name)
+	if err != nil {
+		t.Fatalf("histogram %s: %v", name, err)
+	}
+	return v
+}
+
 func (n *nativeVM) logs() []string {
 	h := n.host
 	var all []string
@@ -316,6 +326,14 @@ func (w *wasmVM) counter(t testing.TB, name string) uint64 {
 		t.Fatalf("counter %s not defined", name)
 	}
 	return m.Value
+}
+
+func (w *wasmVM) histogramLast(t testing.TB, name string) uint64 {
+	m, ok := w.vm.Metrics()[name]
+	if !ok || len(m.Samples) == 0 {
+		t.Fatalf("histogram %s: nothing recorded", name)
+	}
+	return m.Samples[len(m.Samples)-1]
 }
 
 func (w *wasmVM) logs() []string {

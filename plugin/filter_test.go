@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passwordless-verify/filter/e2e/wasmhost"
+)
+
+// TestRouting: SPEC 3; only POST to exactly verify_path is handled, the query ignored.
+func TestRouting(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, configWith(`"verify_path": "/pv", "user_store": {"cluster": "userstore"}`),
+			map[string]wasmhost.Cluster{"userstore": okStore()})
+		for _, c := range []struct {
+			method, path string
+			handled      bool
+		}{
+			{"POST", "/pv", true},
+			{"POST", "/pv?x=1&y", true},
+			{"POST", "/passwordless/verify", false},
+			{"GET", "/pv", false},
+			{"PUT", "/pv", false},
+			{"POST", "/pv/", false},
+			{"POST", "/pvx", false},
+			{"POST", "/PV", false},
+		} {
+			r := acme(validBody)
+			r.method, r.path = c.method, c.path
+			got := vm.do(t, r)
+			if c.handled != (got.status == 200 && !got.forwarded) {
+				t.Errorf("%s %s: status %d forwarded %v, handled should be %v", c.method, c.path, got.status, got.forwarded, c.handled)
+			}
+			if !c.handled && string(got.body) != validBody {
+				t.Errorf("%s %s: body changed on the way through", c.method, c.path)
+			}
+		}
+	})
+}
+
+// TestPluginStartFails: SPEC 2; a bad configuration stops the plugin with one critical line
+// naming the field.
+func TestPluginStartFails(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		for cfg, field := range map[string]string{
+			``:                        "configuration: not valid JSON",
+			`{"tenants":{"acme":{}}}`: "user_store.cluster: required",
+			configWith(`"user_store": {"cluster": "userstore"}, "mode": "forward"`): "mode: unknown key",
+		} {
+			_, err := h.start(t, cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), "passwordless_verify: invalid configuration: "+field) {
+				t.Errorf("config %.40q: %v, want the line naming %q", cfg, err, field)
+			}
+		}
+	})
+}
+
+// TestLogLine: SPEC 10; one info line per handled request with tenant, client, connection,
+// outcome and request id, and none for traffic the filter does not own.
+func TestLogLine(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
+		vm.do(t, request{method: "GET", path: "/x"})
+		vm.do(t, acme(validBody, [2]string{"x-request-id", "r-1"}))
+		vm.do(t, acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`, [2]string{"x-request-id", "r-2"}))
+		var lines []string
+		for _, l := range vm.logs() {
+			if strings.HasPrefix(l, "passwordless_verify: tenant=") {
+				lines = append(lines, l)
+			}
+		}
+		want := []string{
+			`passwordless_verify: tenant="acme" client="acme-web" connection="email" outcome=verified request_id="r-1"`,
+			`passwordless_verify: tenant="acme" client="acme-web" connection="sms" outcome=bad.connection request_id="r-2"`,
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Errorf("log lines\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestUserStoreLatency: SPEC 10's histogram gets the time the store took, in milliseconds;
+// and the store is called at its cluster name when no authority is configured (SPEC 6).
+func TestUserStoreLatency(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		slow := wasmhost.ClusterFunc(func(ctx context.Context, r *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+			time.Sleep(30 * time.Millisecond)
+			return okStore().RoundTrip(ctx, r)
+		})
+		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": slow})
+		if got := vm.do(t, acme(validBody)); got.status != 200 {
+			t.Fatalf("status %d", got.status)
+		}
+		if ms := vm.histogramLast(t, "passwordless_verify.user_store_latency_ms"); ms < 30 || ms > 5000 {
+			t.Errorf("latency %d ms for a 30 ms store", ms)
+		}
+		if a := headerValue(h.callouts()[0].Headers, ":authority"); a != "userstore" {
+			t.Errorf(":authority %q, want the cluster name", a)
+		}
+	})
+}
