@@ -67,26 +67,36 @@ type httpContext struct {
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
 	cfg := h.p.cfg
+	// One host call for all headers: every call that returns data costs a call back into the
+	// VM to allocate, and this runs on every request through the proxy.
+	headers, herr := proxywasm.GetHttpRequestHeaders()
+	if herr != nil {
+		// Without the headers the filter can neither route nor strip identities: fail closed.
+		h.handled = true
+		return h.fail(internalError("cannot read request headers: " + herr.Error()))
+	}
 	// Identity headers are removed from every request, so no client can forge one upstream.
 	for _, ih := range cfg.identityHeaders {
-		_ = proxywasm.RemoveHttpRequestHeader(ih.name)
+		if _, ok := lookup(headers, ih.name); ok {
+			_ = proxywasm.RemoveHttpRequestHeader(ih.name)
+		}
 	}
-	method, _ := proxywasm.GetHttpRequestHeader(":method")
-	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	method, _ := lookup(headers, ":method")
+	path, _ := lookup(headers, ":path")
 	if !cfg.handles(method, path) {
 		return types.ActionContinue
 	}
 	h.handled = true
 	h.p.metrics.requests.Increment(1)
-	h.requestID, _ = proxywasm.GetHttpRequestHeader("x-request-id")
+	h.requestID, _ = lookup(headers, "x-request-id")
 
 	var head requestHead
 	if cfg.tenantHeader != "" {
-		head.tenantHeader, _ = proxywasm.GetHttpRequestHeader(cfg.tenantHeader)
+		head.tenantHeader, _ = lookup(headers, cfg.tenantHeader)
 	}
-	head.authority, _ = proxywasm.GetHttpRequestHeader(":authority")
-	head.contentType, _ = proxywasm.GetHttpRequestHeader("content-type")
-	head.contentLength, _ = proxywasm.GetHttpRequestHeader("content-length")
+	head.authority, _ = lookup(headers, ":authority")
+	head.contentType, _ = lookup(headers, "content-type")
+	head.contentLength, _ = lookup(headers, "content-length")
 	name, t, kind, err := cfg.checkHead(head)
 	if err != nil {
 		return h.fail(err)
@@ -179,7 +189,7 @@ func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
 	var headers [][2]string
 	if !a.failed {
 		headers, _ = proxywasm.GetHttpCallResponseHeaders()
-		a.status = headerValue(headers, ":status")
+		a.status, _ = lookup(headers, ":status")
 		a.tooLarge = bodySize > maxAnswerBytes // never read: the VM's heap is small
 		if bodySize > 0 && !a.tooLarge {
 			a.body, _ = proxywasm.GetHttpCallResponseBody(0, bodySize)
@@ -286,13 +296,14 @@ func (h *httpContext) logOutcome(outcome, reason string) {
 	proxywasm.LogInfo(line)
 }
 
-func headerValue(headers [][2]string, name string) string {
+// lookup finds a header by its lower-case name; hosts hand header names over lower-cased.
+func lookup(headers [][2]string, name string) (string, bool) {
 	for _, kv := range headers {
-		if strings.EqualFold(kv[0], name) {
-			return kv[1]
+		if kv[0] == name {
+			return kv[1], true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // clientIP is the downstream address without its port (SPEC 7).

@@ -349,3 +349,13 @@ func TestMain(m *testing.M) {
 	log.SetOutput(io.Discard)
 	os.Exit(m.Run())
 }
+
+// headerValue finds a header case-insensitively, as a client of the filter would.
+func headerValue(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
+}
