@@ -152,7 +152,8 @@ func TestUserStoreTimeout(t *testing.T) {
 }
 
 const forwardConfig = `"user_store": {"cluster": "userstore"}, "on_success": {"mode": "forward",
-  "identity_headers": {"x-passwordless-user-id": "user_id", "x-passwordless-tenant": "tenant", "x-passwordless-email": "email"}}`
+  "identity_headers": {"x-passwordless-user-id": "user_id", "x-passwordless-tenant": "tenant", "x-passwordless-email": "email",
+    "x-passwordless-client": "client_id", "x-passwordless-connection": "connection"}}`
 
 func TestForward(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
@@ -166,8 +167,11 @@ func TestForward(t *testing.T) {
 		if v := headerValue(got.headers, "x-passwordless-user-id"); v != "u-42" {
 			t.Errorf("user id header %q", v)
 		}
-		if v := headerValue(got.headers, "x-passwordless-tenant"); v != "acme" {
-			t.Errorf("tenant header %q", v)
+		for name, want := range map[string]string{"x-passwordless-tenant": "acme",
+			"x-passwordless-client": "acme-web", "x-passwordless-connection": "email"} {
+			if v := headerValue(got.headers, name); v != want {
+				t.Errorf("%s = %q, want %q", name, v, want)
+			}
 		}
 		if v := headerValue(got.headers, "x-passwordless-email"); v != "" {
 			t.Errorf("a non-string answer field must not set a header, and the forged one must be gone: %q", v)
