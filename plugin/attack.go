@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -42,20 +43,20 @@ type attempts struct {
 // prefixed, so different tuples never join to the same string, and hashed with SHA-256, so
 // a client cannot pick a username that collides with someone else's entry.
 func attemptDigest(tenantName, conn, username, ip string) [16]byte {
-	var b strings.Builder
+	h := sha256.New()
 	for _, part := range [...]string{tenantName, conn, strings.ToLower(username), ip} {
-		b.WriteString(strconv.Itoa(len(part)))
-		b.WriteByte(':')
-		b.WriteString(part)
+		_, _ = io.WriteString(h, strconv.Itoa(len(part))+":")
+		_, _ = io.WriteString(h, part)
 	}
-	sum := sha256.Sum256([]byte(b.String()))
 	var d [16]byte
-	copy(d[:], sum[:])
+	copy(d[:], h.Sum(nil))
 	return d
 }
 
+func bucketKey(i int) string { return attemptKeyPrefix + strconv.Itoa(i) }
+
 func bucketOf(d [16]byte) string {
-	return attemptKeyPrefix + strconv.Itoa(int(binary.BigEndian.Uint32(d[:4])%attemptBuckets))
+	return bucketKey(int(binary.BigEndian.Uint32(d[:4]) % attemptBuckets))
 }
 
 // init creates the buckets that do not exist yet; existing ones (another worker's, or an
@@ -65,11 +66,12 @@ func (a *attempts) init() error {
 		return nil
 	}
 	for i := 0; i < attemptBuckets; i++ {
-		key := attemptKeyPrefix + strconv.Itoa(i)
-		if _, _, found, err := a.data.get(key); err != nil || found {
-			if err != nil {
-				return err
-			}
+		key := bucketKey(i)
+		_, _, found, err := a.data.get(key)
+		if err != nil {
+			return err
+		}
+		if found {
 			continue
 		}
 		if _, err := a.data.set(key, []byte{}, 0); err != nil {
@@ -142,9 +144,10 @@ func (a *attempts) evict(bucket []byte, now int64) []byte {
 	}
 	for len(kept) >= bucketEntries*entrySize {
 		oldest := 0
+		first, _ := entryAt(kept, 0)
 		for off := entrySize; off < len(kept); off += entrySize {
-			if s, _ := entryAt(kept, off); s < int64(binary.BigEndian.Uint64(kept[oldest+16:])) {
-				oldest = off
+			if s, _ := entryAt(kept, off); s < first {
+				oldest, first = off, s
 			}
 		}
 		kept = append(kept[:oldest:oldest], kept[oldest+entrySize:]...)

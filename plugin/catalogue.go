@@ -1,7 +1,5 @@
 package main
 
-import "strings"
-
 // errorKind names one row of the error catalogue (SPEC sections 5 and 6).
 type errorKind uint8
 
@@ -109,7 +107,7 @@ func internalError(reason string) *apiError {
 // bodyErrorToAPI maps a parser rejection to catalogue row 4 or row 5.
 func bodyErrorToAPI(e *bodyError) *apiError {
 	if e.dotted {
-		return newErrorf(errDottedField, strings.TrimPrefix(e.msg, catalogue[errDottedField].text))
+		return newError(errDottedField) // the parser never names a dotted key: no detail
 	}
 	return newErrorf(errInvalidBody, e.msg)
 }

@@ -45,7 +45,8 @@ func FuzzRequest(f *testing.F) {
 		req := request{method: method, path: path, headers: headers, body: body, chunk: int(chunk)}
 		got := vm.do(t, req)
 		// Judge by what the filter was shown: the harness fills in an empty method or path.
-		method, path = pseudoHeaders(req)[0][1], pseudoHeaders(req)[1][1]
+		ph := pseudoHeaders(req)
+		method, path = ph[0][1], ph[1][1]
 		handled := method == "POST" && (path == "/passwordless/verify" || strings.HasPrefix(path, "/passwordless/verify?"))
 		switch {
 		case got.paused:

@@ -297,10 +297,11 @@ func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, s
 
 func (w *wasmVM) do(t testing.TB, r request) outcome {
 	t.Helper()
+	ph := pseudoHeaders(r)
 	res, err := w.vm.Do(context.Background(), wasmhost.Request{
-		Method:        pseudoHeaders(r)[0][1],
-		Path:          pseudoHeaders(r)[1][1],
-		Authority:     pseudoHeaders(r)[2][1],
+		Method:        ph[0][1],
+		Path:          ph[1][1],
+		Authority:     ph[2][1],
 		Scheme:        "https",
 		Headers:       r.headers,
 		Body:          []byte(r.body),
