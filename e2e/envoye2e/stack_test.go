@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,23 +47,9 @@ type stack struct {
 	startErr error
 }
 
-// envoyBinary finds Envoy; locally its absence skips with the way to get it, in CI it fails.
-func envoyBinary(t testing.TB) string {
-	t.Helper()
-	bin, err := envoyrun.Binary()
-	if err == nil {
-		return bin
-	}
-	if os.Getenv("CI") != "" || !errors.Is(err, envoyrun.ErrNoEnvoy) {
-		t.Fatalf("envoy: %v", err)
-	}
-	t.Skipf("skipping the Envoy tests: %v", err)
-	return ""
-}
-
 func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	bin := envoyBinary(t)
+	bin := envoyrun.Require(t)
 	ctx := context.Background()
 	s := &stack{upstream: &recorder{}, storeHit: &counter{}, log: &syncBuffer{}}
 

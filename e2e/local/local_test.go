@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/passwordless-verify/filter/e2e/envoyrun"
 )
 
 // wasmPath is built by make build; make test builds it first.
@@ -39,20 +41,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// fronts runs f with each front the stack can have: our wasm host (make run-lite) and the
+// real Envoy (make run).
+func fronts(t *testing.T, f func(t *testing.T, envoy bool)) {
+	t.Run("wasmhost", func(t *testing.T) { f(t, false) })
+	t.Run("envoy", func(t *testing.T) { f(t, true) })
+}
+
 // startStack starts a whole stack. The tests run one after the other on purpose: the second
 // compile of plugin.wasm then comes from wazero's in-process cache (a compile takes a second,
 // and about 20 under -race).
-func startStack(t *testing.T, mode string) (*Stack, *syncBuffer) {
+func startStack(t *testing.T, envoy bool, mode string) (*Stack, *syncBuffer) {
 	t.Helper()
 	wasm, err := os.ReadFile(wasmPath)
 	if err != nil {
 		t.Fatalf("%v: build the plugin first (make build; make test does it)", err)
 	}
-	logs := &syncBuffer{}
-	st, err := Start(context.Background(), Options{
+	opts := Options{
 		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", UserStore: "127.0.0.1:0",
-		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm, Mode: mode, Log: logs,
-	})
+		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm, Mode: mode,
+	}
+	if envoy {
+		opts.Envoy, opts.WasmPath = envoyrun.Require(t), wasmPath
+	}
+	logs := &syncBuffer{}
+	opts.Log = logs
+	st, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -135,8 +149,10 @@ func decode[T any](t *testing.T, b []byte) T {
 	return v
 }
 
-func TestRespondMode(t *testing.T) {
-	st, logs := startStack(t, ModeAsConfigured) // the example config: respond
+func TestRespondMode(t *testing.T) { fronts(t, testRespondMode) }
+
+func testRespondMode(t *testing.T, envoy bool) {
+	st, logs := startStack(t, envoy, ModeAsConfigured) // the example config: respond
 	code := issueCode(t, st)
 
 	status, body := verify(t, st, code, nil)
@@ -167,21 +183,32 @@ func TestRespondMode(t *testing.T) {
 		t.Errorf("x-other upstream: %q", got)
 	}
 
-	status, body = do(t, "GET", st.AdminURL+"/stats", nil, "")
-	if status != 200 || !regexp.MustCompile(`(?m)^passwordless_verify\.verified 1$`).Match(body) {
+	// Envoy names the plugin's metrics with its own prefix and a colon.
+	verified := `(?m)^passwordless_verify\.verified 1$`
+	if envoy {
+		verified = `(?m)^wasmcustom\.passwordless_verify\.verified: 1$`
+	}
+	status, body = do(t, "GET", st.AdminURL+"/stats?filter=passwordless_verify", nil, "")
+	if status != 200 || !regexp.MustCompile(verified).Match(body) {
 		t.Errorf("stats: %d\n%s", status, body)
 	}
 	// SPEC 9: the code is in no log line (the outbox file is the only place it goes).
 	if regexp.MustCompile(`\b` + code + `\b`).MatchString(logs.String()) {
 		t.Errorf("the code %s appears in the log:\n%s", code, logs)
 	}
-	if !strings.Contains(logs.String(), "][info] passwordless_verify: ") {
+	logLine := "][info] passwordless_verify: "
+	if envoy {
+		logLine = "][info][wasm] "
+	}
+	if !strings.Contains(logs.String(), logLine) || !strings.Contains(logs.String(), "passwordless_verify: tenant=") {
 		t.Errorf("no plugin log line with its level:\n%s", logs)
 	}
 }
 
-func TestForwardMode(t *testing.T) {
-	st, _ := startStack(t, ModeForward)
+func TestForwardMode(t *testing.T) { fronts(t, testForwardMode) }
+
+func testForwardMode(t *testing.T, envoy bool) {
+	st, _ := startStack(t, envoy, ModeForward)
 	code := issueCode(t, st)
 
 	status, body := verify(t, st, code, map[string]string{"x-passwordless-user-id": "forged"})

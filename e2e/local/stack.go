@@ -1,6 +1,7 @@
-// Package local runs the filter as a product on one machine, without Envoy: the real
-// plugin.wasm in our proxy-wasm host (e2e/wasmhost) behind an HTTP front that plays Envoy,
-// the reference user store on SQLite, an echoing upstream, and an admin port with the
+// Package local runs the filter as a product on one machine: the reference user store on
+// SQLite, an echoing upstream, and in front of them either the real Envoy with plugin.wasm
+// (envoy/local.yaml, through e2e/envoyrun) or, without Envoy, plugin.wasm in our proxy-wasm
+// host (e2e/wasmhost) behind an HTTP front that plays Envoy, with an admin port for the
 // plugin's metrics. The run command (e2e/cmd/run) and the tests start it in-process.
 package local
 
@@ -14,9 +15,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/passwordless-verify/filter/e2e/envoyrun"
 	"github.com/passwordless-verify/filter/e2e/userstore/store"
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
 )
@@ -36,11 +39,16 @@ type Options struct {
 	Admin     string // the admin address (GET /stats)
 	UserStore string // the user store address; must be loopback (its admin surface is open)
 	DataDir   string // holds userstore.db and outbox.jsonl; created private if missing
-	Wasm      []byte // plugin.wasm
-	Config    []byte // plugin configuration; nil is ExampleConfig
+	Wasm      []byte // plugin.wasm, for our host
+	Config    []byte // plugin configuration; nil is ExampleConfig, or envoy/local.yaml's with Envoy
 	Mode      string // ModeAsConfigured, ModeRespond or ModeForward
 	Workers   int    // VMs, like Envoy worker threads; 0 is 2
 	Log       io.Writer
+
+	// Envoy is the Envoy binary to put in front; "" runs our wasm host instead. Envoy loads
+	// WasmPath and listens on Listen, with its admin interface on Admin.
+	Envoy    string
+	WasmPath string
 }
 
 // Stack is a running local stack. URLs are http://host:port without a trailing slash.
@@ -52,6 +60,8 @@ type Stack struct {
 	DBPath       string
 	OutboxPath   string
 	Workers      int
+
+	Envoy   *envoyrun.Envoy // nil when our wasm host is the front
 
 	log     *slog.Logger
 	store   *store.Store
@@ -79,6 +89,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := requireLoopback(opts.UserStore); err != nil {
 		return nil, fmt.Errorf("user store address: %w", err)
 	}
+	if opts.Envoy != "" && opts.Config == nil {
+		if opts.Config, err = envoyPluginConfig(); err != nil {
+			return nil, err
+		}
+	}
 	pluginCfg, err := PluginConfig(opts.Config, opts.Mode)
 	if err != nil {
 		return nil, err
@@ -102,8 +117,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 
-	// Listen on everything first: a busy port fails the start before anything runs.
-	var listeners []net.Listener // front, admin, user store, upstream: the order of s.servers
+	// Listen on everything first: a busy port fails the start before anything runs. Envoy
+	// listens on the front and admin addresses itself.
+	addrs := [][2]string{{opts.UserStore, "user store"}, {"127.0.0.1:0", "upstream"}}
+	if opts.Envoy == "" {
+		addrs = append(addrs, [2]string{opts.Listen, "front"}, [2]string{opts.Admin, "admin"})
+	}
+	var listeners []net.Listener // in the order of addrs
 	served := false
 	defer func() {
 		if !served {
@@ -112,7 +132,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			}
 		}
 	}()
-	for _, a := range [][2]string{{opts.Listen, "front"}, {opts.Admin, "admin"}, {opts.UserStore, "user store"}, {"127.0.0.1:0", "upstream"}} {
+	for _, a := range addrs {
 		l, err := net.Listen("tcp", a[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a[1], err)
@@ -120,7 +140,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		listeners = append(listeners, l)
 	}
 	url := func(i int) string { return "http://" + listeners[i].Addr().String() }
-	s.FrontURL, s.AdminURL, s.UserStoreURL, s.UpstreamURL = url(0), url(1), url(2), url(3)
+	s.UserStoreURL, s.UpstreamURL = url(0), url(1)
 
 	s.store, err = store.Open(ctx, s.DBPath, store.Options{Outbox: s.OutboxPath, Logger: s.log.With("component", "userstore")})
 	if err != nil {
@@ -133,25 +153,74 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("seed demo user: %w", err)
 	}
 
-	if err := s.startVMs(ctx, opts.Wasm, pluginCfg, out); err != nil {
-		return nil, err
+	handlers := []http.Handler{s.store.Handler(), echoHandler()}
+	if opts.Envoy == "" {
+		if err := s.startVMs(ctx, opts.Wasm, pluginCfg, out); err != nil {
+			return nil, err
+		}
+		fh, err := newFront(s.vms, s.UpstreamURL, s.log.With("component", "front"))
+		if err != nil {
+			return nil, err
+		}
+		handlers = append(handlers, fh, statsHandler(s.stats))
+		s.FrontURL, s.AdminURL = url(2), url(3)
 	}
-
-	fh, err := newFront(s.vms, s.UpstreamURL, s.log.With("component", "front"))
-	if err != nil {
-		return nil, err
-	}
-	s.servers = []*http.Server{
-		newServer(fh),
-		newServer(statsHandler(s.stats)),
-		newServer(s.store.Handler()),
-		newServer(echoHandler()),
-	}
-	for i, srv := range s.servers {
+	for i, h := range handlers {
+		srv := newServer(h)
+		// The front goes first, so that Close drains it before its backends.
+		s.servers = append([]*http.Server{srv}, s.servers...)
 		go s.serve(srv, listeners[i])
 	}
 	served = true
+	if opts.Envoy != "" {
+		if err := s.startEnvoy(ctx, opts, pluginCfg, out); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// startEnvoy puts the real Envoy in front, from envoy/local.yaml, pointed at this stack's
+// user store and upstream.
+func (s *Stack) startEnvoy(ctx context.Context, opts Options, pluginCfg []byte, out io.Writer) error {
+	e, err := envoyrun.Start(ctx, envoyrun.Options{
+		Binary:       opts.Envoy,
+		Wasm:         opts.WasmPath,
+		PluginConfig: pluginCfg,
+		Listen:       opts.Listen,
+		Admin:        opts.Admin,
+		UserStore:    strings.TrimPrefix(s.UserStoreURL, "http://"),
+		Upstream:     strings.TrimPrefix(s.UpstreamURL, "http://"),
+		Concurrency:  opts.Workers,
+		Log:          out,
+	})
+	if err != nil {
+		return fmt.Errorf("envoy: %w", err)
+	}
+	s.Envoy = e
+	s.FrontURL, s.AdminURL = e.URL, e.AdminURL
+	go func() {
+		<-e.Exited()
+		s.errc <- errors.New("envoy exited")
+	}()
+	return nil
+}
+
+// envoyPluginConfig is the plugin configuration in envoy/local.yaml.
+func envoyPluginConfig() ([]byte, error) {
+	root, err := envoyrun.Root()
+	if err != nil {
+		return nil, err
+	}
+	y, err := os.ReadFile(filepath.Join(root, "envoy", "local.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	b, err := envoyrun.ParseBootstrap(y)
+	if err != nil {
+		return nil, err
+	}
+	return b.PluginConfig()
 }
 
 func (s *Stack) startVMs(ctx context.Context, wasm, pluginCfg []byte, out io.Writer) error {
@@ -211,6 +280,9 @@ func (s *Stack) Metrics() map[string]wasmhost.Metric { return s.stats.Snapshot()
 func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.Envoy != nil {
+			errs = append(errs, s.Envoy.Stop())
+		}
 		for _, srv := range s.servers {
 			errs = append(errs, srv.Shutdown(ctx))
 		}

@@ -1,8 +1,9 @@
-// Command run starts the filter as a product on this machine, without Envoy or Docker: the
-// real build/plugin.wasm in our proxy-wasm host behind a local HTTP front, the reference user
-// store, an echoing upstream and an admin port with the plugin's metrics (see e2e/local).
+// Command run starts the filter as a product on this machine, without Docker: the reference
+// user store, an echoing upstream, and in front of them the real Envoy running
+// build/plugin.wasm (-envoy PATH, what make run does) or, without -envoy, plugin.wasm in our
+// proxy-wasm host behind a local HTTP front with an admin port (make run-lite). See e2e/local.
 //
-//	go run ./e2e/cmd/run -mode forward
+//	go run ./e2e/cmd/run -envoy build/bin/envoy -mode forward
 package main
 
 import (
@@ -36,7 +37,8 @@ func run() error {
 	wasmPath := flag.String("wasm", "build/plugin.wasm", "the plugin (make build)")
 	configPath := flag.String("config", "", "plugin configuration file (default: the built-in example, e2e/local/example-config.json)")
 	flag.StringVar(&opts.Mode, "mode", "", "on_success.mode to use: respond or forward (default: as configured)")
-	flag.IntVar(&opts.Workers, "workers", 2, "VMs, like Envoy worker threads")
+	flag.IntVar(&opts.Workers, "workers", 2, "worker threads (Envoy's --concurrency), each with its own VM")
+	flag.StringVar(&opts.Envoy, "envoy", "", "Envoy binary to run in front (envoy/local.yaml); empty runs our wasm host instead")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(flag.Args(), " "))
@@ -44,6 +46,7 @@ func run() error {
 	opts.DataDir = *dataDir
 
 	var err error
+	opts.WasmPath = *wasmPath
 	if opts.Wasm, err = os.ReadFile(*wasmPath); err != nil {
 		return fmt.Errorf("%w (run make build first)", err)
 	}
@@ -59,7 +62,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	printWalkthrough(os.Stdout, st, opts.Mode)
+	front := fmt.Sprintf("our wasm host, %d VMs", st.Workers)
+	if st.Envoy != nil {
+		front = fmt.Sprintf("Envoy %s, pid %d, %d workers", st.Envoy.Version, st.Envoy.Pid(), st.Workers)
+	}
+	printWalkthrough(os.Stdout, st, front, opts.Mode)
 
 	select {
 	case <-ctx.Done():
@@ -75,12 +82,12 @@ func run() error {
 	return err
 }
 
-func printWalkthrough(w io.Writer, st *local.Stack, mode string) {
+func printWalkthrough(w io.Writer, st *local.Stack, front, mode string) {
 	if mode == "" {
 		mode = "as configured"
 	}
-	_, _ = fmt.Fprintf(w, `passwordless-verify local stack is up (%d workers, on_success.mode %s)
-  front ("Envoy")  %s   POST /passwordless/verify is the filter's; everything else goes upstream
+	_, _ = fmt.Fprintf(w, `passwordless-verify local stack is up (%s; on_success.mode %s)
+  front            %s   POST /passwordless/verify is the filter's; everything else goes upstream
   admin            %s/stats
   user store       %s   (SQLite %s)
   upstream (echo)  %s
@@ -105,10 +112,10 @@ Try it (Ctrl-C stops the stack):
   # 4. Other paths pass through, without client-sent identity headers:
   curl -s %s/anything -H 'x-passwordless-user-id: forged'
 
-  # 5. Metrics:
-  curl -s %s/stats
+  # 5. The plugin's metrics:
+  curl -s '%s/stats?filter=passwordless_verify'
 
-`, st.Workers, mode, st.FrontURL, st.AdminURL, st.UserStoreURL, st.DBPath, st.UpstreamURL, st.OutboxPath,
+`, front, mode, st.FrontURL, st.AdminURL, st.UserStoreURL, st.DBPath, st.UpstreamURL, st.OutboxPath,
 		local.DemoTenant, local.DemoConnection, local.DemoUsername, local.DemoClientID,
 		st.UserStoreURL, local.DemoTenant, local.DemoConnection, local.DemoUsername,
 		st.OutboxPath,

@@ -1,0 +1,282 @@
+package envoye2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passwordless-verify/filter/e2e/envoyrun"
+)
+
+// TestPassThroughStripsIdentity: other traffic reaches the upstream untouched, except that
+// client-sent identity headers are gone, on every method and path.
+func TestPassThroughStripsIdentity(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/anything?x=1"},
+		{"POST", "/other"},
+		{"GET", "/passwordless/verify"},
+		{"PUT", "/passwordless/verify"},
+	} {
+		req, err := http.NewRequest(r.method, s.envoy.URL+r.path, strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("x-passwordless-user-id", "forged")
+		req.Header.Set("X-Passwordless-Tenant", "forged")
+		req.Header.Set("x-keep", "kept")
+		a := s.do(t, req)
+		got := s.upstream.last()
+		if a.status != 200 || got.Method != r.method || got.Path != r.path {
+			t.Fatalf("%s %s: got %d, upstream saw %s %s", r.method, r.path, a.status, got.Method, got.Path)
+		}
+		if got.Header.Get("x-passwordless-user-id") != "" || got.Header.Get("x-passwordless-tenant") != "" {
+			t.Errorf("%s %s: a forged identity header reached the upstream: %v", r.method, r.path, got.Header)
+		}
+		if got.Header.Get("x-keep") != "kept" || got.Body != "payload" {
+			t.Errorf("%s %s: the request was changed: %v %q", r.method, r.path, got.Header, got.Body)
+		}
+	}
+}
+
+// TestStreamedBody: a body in small chunks with pauses between them is buffered whole and
+// verified; nothing leaves Envoy before the filter decided.
+func TestStreamedBody(t *testing.T) {
+	s := startStack(t, stackOptions{config: forwardConfig})
+	body := verifyBody("s-200@e2e.test", "123456")
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < len(body); i += 7 {
+			_, _ = pw.Write([]byte(body[i:min(i+7, len(body))]))
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = pw.Close()
+	}()
+	a := s.verifyStream(t, pr)
+	if a.status != 200 || a.header.Get("x-upstream") != "recorder" {
+		t.Fatalf("got %d %s", a.status, a.body)
+	}
+	if got := s.upstream.last(); got.Header.Get("x-passwordless-user-id") != "u-200" || strings.Contains(got.Body, "123456") {
+		t.Errorf("upstream saw %v %q", got.Header, got.Body)
+	}
+}
+
+// TestStreamed413: a body without content-length that grows past max_request_bytes gets 413
+// while the client is still sending; Envoy never buffers it whole.
+func TestStreamed413(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		_, _ = pw.Write([]byte(`{"client_id":"`))
+		chunk := []byte(strings.Repeat("a", 1024))
+		for range 20 {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		<-done // never ends the body: the answer must come before it does
+		_ = pw.Close()
+	}()
+	a := s.verifyStream(t, pr)
+	checkError(t, a, 413, "invalid_request", "request body is larger than 16384 bytes", false)
+	if s.upstream.count() != 0 || s.storeHit.get() != 0 {
+		t.Fatal("the request went further than the filter")
+	}
+}
+
+func (s *stack) verifyStream(t testing.TB, body io.Reader) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.envoy.URL+"/passwordless/verify", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1 // chunked
+	req.Header.Set("x-tenant-id", tenant)
+	req.Header.Set("content-type", "application/json")
+	return s.do(t, req)
+}
+
+// TestPathVariants: with the shipped path normalization, spellings of the verify path reach
+// the filter (SPEC 3) and an encoded slash is redirected by Envoy; none reaches the upstream.
+func TestPathVariants(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	for _, path := range []string{
+		"//passwordless/verify", "/passwordless/./verify", "/passwordless/%76erify",
+		"/passwordless//verify", "/x/../passwordless/verify", "/passwordless/verify?client_id=acme-web",
+	} {
+		status, body := rawPost(t, s.envoy.URL, path, `{"connection":"email"}`)
+		if status != 400 || !strings.Contains(body, "missing client_id parameter") {
+			t.Errorf("POST %s: got %d %s, want the filter's 400", path, status, body)
+		}
+	}
+	status, _ := rawPost(t, s.envoy.URL, "/passwordless%2Fverify", `{"connection":"email"}`)
+	if status < 300 || status > 399 {
+		t.Errorf("POST /passwordless%%2Fverify: got %d, want Envoy's redirect", status)
+	}
+	if n := s.upstream.count(); n != 0 {
+		t.Fatalf("%d path variants reached the upstream", n)
+	}
+}
+
+// rawPost sends a request line exactly as given: Go's client would clean some of these paths.
+func rawPost(t testing.TB, base, path, body string) (int, string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nhost: %s\r\nx-tenant-id: acme\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s",
+		path, u.Host, len(body), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestAttackProtectionAcrossWorkers: failures for one key are counted in shared data across
+// Envoy's two worker VMs; once max_attempts is reached the filter answers 429 itself.
+func TestAttackProtectionAcrossWorkers(t *testing.T) {
+	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
+		e2eConfig(cfg)
+		set(cfg, "attack_protection.max_attempts", 4)
+	}})
+	const user = "s-401@e2e.test"
+	for i := range 4 {
+		a := s.verify(t, "", nil, verifyBody(user, "000000"))
+		checkError(t, a, 401, "invalid_user_password", "Wrong email or password.", false)
+		_ = i
+	}
+	for range 4 {
+		a := s.verify(t, "", nil, verifyBody(strings.ToUpper(user), "000000"))
+		if a.status != 429 || a.errCode != "too_many_attempts" {
+			t.Fatalf("after 4 failures: got %d %s", a.status, a.body)
+		}
+	}
+	if n := s.storeHit.get(); n != 4 {
+		t.Errorf("the store was called %d times, want 4", n)
+	}
+	// Each request came on its own connection; both workers must have taken some.
+	workers := workerConnections(t, s)
+	if len(workers) != 2 || workers[0] == 0 || workers[1] == 0 {
+		t.Errorf("connections per worker %v: the test did not exercise both VMs", workers)
+	}
+	if n := stat(t, s, "wasmcustom.passwordless_verify.error.too_many_attempts"); n != 4 {
+		t.Errorf("too_many_attempts counter %d, want 4", n)
+	}
+}
+
+var workerCx = regexp.MustCompile(`^listener\.127\.0\.0\.1_\d+\.worker_(\d+)\.downstream_cx_total$`)
+
+func workerConnections(t testing.TB, s *stack) map[int]int {
+	t.Helper()
+	stats, err := s.envoy.Stats(context.Background(), "downstream_cx_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]int{}
+	for name, v := range stats {
+		if m := workerCx.FindStringSubmatch(name); m != nil {
+			var w, n int
+			_, _ = fmt.Sscan(m[1], &w)
+			_, _ = fmt.Sscan(v, &n)
+			out[w] = n
+		}
+	}
+	return out
+}
+
+// TestParallelAcrossWorkers: concurrent requests through both workers never lose a count.
+func TestParallelAcrossWorkers(t *testing.T) {
+	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
+		e2eConfig(cfg)
+		set(cfg, "attack_protection.max_attempts", 50)
+	}})
+	const n = 40
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { s.verify(t, "", nil, verifyBody("s-401@e2e.test", "000000")) })
+	}
+	wg.Wait()
+	// 40 failures counted of 50 allowed: exactly 10 more reach the store, then 429.
+	for i := range 12 {
+		a := s.verify(t, "", nil, verifyBody("s-401@e2e.test", "000000"))
+		want := 401
+		if i >= 10 {
+			want = 429
+		}
+		if a.status != want {
+			t.Fatalf("request %d after %d parallel failures: got %d, want %d", i+1, n, a.status, want)
+		}
+	}
+}
+
+// TestPluginConfigErrorStopsEnvoy: a configuration the plugin refuses stops Envoy at start,
+// and its log names the field.
+func TestPluginConfigErrorStopsEnvoy(t *testing.T) {
+	s := startStack(t, stackOptions{noStart: true, config: func(cfg map[string]any) {
+		set(cfg, "tenants.acme.clients.acme-web.connections", []any{"email", "nope"})
+	}})
+	if s.startErr == nil {
+		t.Fatal("Envoy started with a configuration the plugin refuses")
+	}
+	const want = `passwordless_verify: invalid configuration: tenants.acme.clients.acme-web.connections: "nope" is not a connection of this tenant`
+	if !strings.Contains(s.log.String(), want) {
+		t.Fatalf("Envoy's log does not name the field; want %q in:\n%s", want, s.log.String())
+	}
+}
+
+// TestWithoutStopIteration records what Envoy does when the flag the README insists on is
+// missing: the filter's pause on the headers becomes StopAllIteration-like and the body never
+// reaches it, so the verify request hangs until the client gives up.
+func TestWithoutStopIteration(t *testing.T) {
+	s := startStack(t, stackOptions{bootstrap: func(b *envoyrun.Bootstrap) error {
+		w, err := b.Wasm()
+		if err != nil {
+			return err
+		}
+		w["allow_on_headers_stop_iteration"] = false
+		return nil
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.envoy.URL+"/passwordless/verify",
+		strings.NewReader(`{"connection":"email"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-tenant-id", tenant)
+	req.Header.Set("content-type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		t.Fatalf("got %d %s: Envoy no longer needs allow_on_headers_stop_iteration; update the README", resp.StatusCode, b)
+	}
+	if s.upstream.count() != 0 {
+		t.Fatal("the request reached the upstream")
+	}
+}
