@@ -61,7 +61,7 @@ type Stack struct {
 	OutboxPath   string
 	Workers      int
 
-	Envoy   *envoyrun.Envoy // nil when our wasm host is the front
+	Envoy *envoyrun.Envoy // nil when our wasm host is the front
 
 	log     *slog.Logger
 	store   *store.Store
