@@ -280,3 +280,42 @@ func TestWithoutStopIteration(t *testing.T) {
 		t.Fatal("the request reached the upstream")
 	}
 }
+
+// TestClientAddress: attack protection counts per client address. Without trusted hops a
+// client cannot pick its address with x-forwarded-for; with xff_num_trusted_hops: 1 (Envoy
+// behind one load balancer) the count follows the address the balancer appended.
+func TestClientAddress(t *testing.T) {
+	limit := func(cfg map[string]any) {
+		e2eConfig(cfg)
+		set(cfg, "attack_protection.max_attempts", 2)
+	}
+	fail := func(s *stack, xff string) int {
+		return s.verify(t, "", map[string]string{"x-forwarded-for": xff}, verifyBody("s-401@e2e.test", "000000")).status
+	}
+	t.Run("edge", func(t *testing.T) {
+		s := startStack(t, stackOptions{config: limit})
+		fail(s, "203.0.113.1")
+		fail(s, "203.0.113.2")
+		if got := fail(s, "203.0.113.3"); got != 429 {
+			t.Fatalf("a forged x-forwarded-for escaped the count: got %d, want 429", got)
+		}
+	})
+	t.Run("behind a balancer", func(t *testing.T) {
+		s := startStack(t, stackOptions{config: limit, bootstrap: func(b *envoyrun.Bootstrap) error {
+			hcm, err := b.HCM()
+			if err != nil {
+				return err
+			}
+			hcm["xff_num_trusted_hops"] = 1
+			return nil
+		}})
+		fail(s, "203.0.113.1")
+		fail(s, "203.0.113.1")
+		if got := fail(s, "203.0.113.1"); got != 429 {
+			t.Fatalf("client 203.0.113.1 after 2 failures: got %d, want 429", got)
+		}
+		if got := fail(s, "203.0.113.2"); got != 401 {
+			t.Fatalf("another client behind the balancer: got %d, want 401 (its own count)", got)
+		}
+	})
+}
