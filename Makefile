@@ -3,7 +3,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build test lint fmt check fuzz bench clean
+.PHONY: build test lint fmt check fuzz bench image clean
 
 build:
 	./build.sh
@@ -16,6 +16,12 @@ test: build
 .PHONY: run
 run: build
 	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
+
+# image writes the OCI image of plugin.wasm that Istio's WasmPlugin pulls (e2e/cmd/image): the
+# OCI layout build/image/oci and the `docker save` tarball build/image/plugin.tar.
+# IMAGEFLAGS='-push REGISTRY/passwordless-verify:TAG' also pushes it.
+image: build
+	$(GO) run ./e2e/cmd/image $(IMAGEFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
