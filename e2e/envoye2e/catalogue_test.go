@@ -67,7 +67,7 @@ func TestCatalogue(t *testing.T) {
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			up, hits := s.upstream.count(), s.storeHit.get()
-			a := s.verify(t, "", r.headers, r.body)
+			a := s.verify(t, r.headers, r.body)
 			checkError(t, a, r.status, r.code, r.desc, r.prefix)
 			if s.upstream.count() != up || s.storeHit.get() != hits {
 				t.Errorf("the request went further than the filter: upstream %d→%d, store %d→%d", up, s.upstream.count(), hits, s.storeHit.get())
@@ -94,7 +94,7 @@ func TestStoreAnswers(t *testing.T) {
 	for _, r := range rows {
 		t.Run(r.user, func(t *testing.T) {
 			up := s.upstream.count()
-			a := s.verify(t, "", nil, verifyBody(r.user, "123456"))
+			a := s.verify(t, nil, verifyBody(r.user, "123456"))
 			checkError(t, a, r.status, r.code, r.desc, false)
 			if s.upstream.count() != up {
 				t.Error("a failed verification reached the upstream")
@@ -125,18 +125,18 @@ func TestSuccessRespond(t *testing.T) {
 	s := startStack(t, stackOptions{config: e2eConfig})
 	s.addUser(t, "real@e2e.test", "u-real")
 	code := s.code(t, "real@e2e.test")
-	a := s.verify(t, "", nil, verifyBody("real@e2e.test", code))
+	a := s.verify(t, nil, verifyBody("real@e2e.test", code))
 	if a.status != http.StatusOK || !strings.Contains(string(a.body), `"user_id":"u-real"`) {
 		t.Fatalf("got %d %s", a.status, a.body)
 	}
-	a = s.verify(t, "", nil, verifyBody("real@e2e.test", code))
+	a = s.verify(t, nil, verifyBody("real@e2e.test", code))
 	checkError(t, a, 401, "invalid_user_password", "Wrong email or password.", false)
 
-	a = s.verify(t, "", nil, verifyBody("s-set-cookie@e2e.test", "1"))
+	a = s.verify(t, nil, verifyBody("s-set-cookie@e2e.test", "1"))
 	if a.status != 200 || a.header.Get("set-cookie") != "session=abc; HttpOnly" || a.header.Get("x-not-passed") != "" {
 		t.Errorf("pass_headers: got %d %v", a.status, a.header)
 	}
-	a = s.verify(t, "", nil, verifyBody("s-200-empty@e2e.test", "1"))
+	a = s.verify(t, nil, verifyBody("s-200-empty@e2e.test", "1"))
 	if a.status != 200 || string(a.body) != "{}" {
 		t.Errorf("empty store answer: got %d %q, want 200 {}", a.status, a.body)
 	}
@@ -154,7 +154,7 @@ func TestSuccessForward(t *testing.T) {
 	}})
 	s.addUser(t, "fwd@e2e.test", "u-fwd")
 	code := s.code(t, "fwd@e2e.test")
-	a := s.verify(t, "", map[string]string{"x-passwordless-user-id": "forged"},
+	a := s.verify(t, map[string]string{"x-passwordless-user-id": "forged"},
 		`{"client_id":"acme-web","connection":"email","username":"fwd@e2e.test","otp":"`+code+`","keep":"me"}`)
 	if a.status != 200 || a.header.Get("x-upstream") != "recorder" {
 		t.Fatalf("got %d %s", a.status, a.body)

@@ -25,7 +25,7 @@ func TestStoreFaults(t *testing.T) {
 	} {
 		t.Run(user, func(t *testing.T) {
 			before := storeFailures(t, s)
-			a := s.verify(t, "", nil, verifyBody(user, "123456"))
+			a := s.verify(t, nil, verifyBody(user, "123456"))
 			checkError(t, a, 500, "server_error", serverErrorText, false)
 			if n := s.upstream.count(); n != 0 {
 				t.Fatalf("%d requests reached the upstream", n)
@@ -44,7 +44,7 @@ func TestStoreDown(t *testing.T) {
 	closed := l.Addr().String()
 	_ = l.Close()
 	s := startStack(t, stackOptions{config: forwardConfig, storeAddr: closed})
-	a := s.verify(t, "", nil, verifyBody("anyone@e2e.test", "123456"))
+	a := s.verify(t, nil, verifyBody("anyone@e2e.test", "123456"))
 	checkError(t, a, 500, "server_error", serverErrorText, false)
 	if s.upstream.count() != 0 {
 		t.Fatal("a request reached the upstream")
@@ -58,7 +58,7 @@ func TestUnknownCluster(t *testing.T) {
 		forwardConfig(cfg)
 		set(cfg, "user_store.cluster", "no-such-cluster")
 	}})
-	a := s.verify(t, "", nil, verifyBody("anyone@e2e.test", "123456"))
+	a := s.verify(t, nil, verifyBody("anyone@e2e.test", "123456"))
 	checkError(t, a, 500, "server_error", serverErrorText, false)
 	if s.upstream.count() != 0 || s.storeHit.get() != 0 {
 		t.Fatal("the request went further than the filter")

@@ -166,12 +166,12 @@ func TestAttackProtectionAcrossWorkers(t *testing.T) {
 	}})
 	const user = "s-401@e2e.test"
 	for i := range 4 {
-		a := s.verify(t, "", nil, verifyBody(user, "000000"))
+		a := s.verify(t, nil, verifyBody(user, "000000"))
 		checkError(t, a, 401, "invalid_user_password", "Wrong email or password.", false)
 		_ = i
 	}
 	for range 4 {
-		a := s.verify(t, "", nil, verifyBody(strings.ToUpper(user), "000000"))
+		a := s.verify(t, nil, verifyBody(strings.ToUpper(user), "000000"))
 		if a.status != 429 || a.errCode != "too_many_attempts" {
 			t.Fatalf("after 4 failures: got %d %s", a.status, a.body)
 		}
@@ -218,12 +218,12 @@ func TestParallelAcrossWorkers(t *testing.T) {
 	const n = 40
 	var wg sync.WaitGroup
 	for range n {
-		wg.Go(func() { s.verify(t, "", nil, verifyBody("s-401@e2e.test", "000000")) })
+		wg.Go(func() { s.verify(t, nil, verifyBody("s-401@e2e.test", "000000")) })
 	}
 	wg.Wait()
 	// 40 failures counted of 50 allowed: exactly 10 more reach the store, then 429.
 	for i := range 12 {
-		a := s.verify(t, "", nil, verifyBody("s-401@e2e.test", "000000"))
+		a := s.verify(t, nil, verifyBody("s-401@e2e.test", "000000"))
 		want := 401
 		if i >= 10 {
 			want = 429
@@ -290,7 +290,7 @@ func TestClientAddress(t *testing.T) {
 		set(cfg, "attack_protection.max_attempts", 2)
 	}
 	fail := func(s *stack, xff string) int {
-		return s.verify(t, "", map[string]string{"x-forwarded-for": xff}, verifyBody("s-401@e2e.test", "000000")).status
+		return s.verify(t, map[string]string{"x-forwarded-for": xff}, verifyBody("s-401@e2e.test", "000000")).status
 	}
 	t.Run("edge", func(t *testing.T) {
 		s := startStack(t, stackOptions{config: limit})

@@ -205,13 +205,10 @@ func (s *stack) do(t testing.TB, req *http.Request) answer {
 	return a
 }
 
-// verify POSTs body to path (the verify path when "") with the tenant header and content type.
-func (s *stack) verify(t testing.TB, path string, headers map[string]string, body string) answer {
+// verify POSTs body to the verify path with the tenant header and content type.
+func (s *stack) verify(t testing.TB, headers map[string]string, body string) answer {
 	t.Helper()
-	if path == "" {
-		path = "/passwordless/verify"
-	}
-	req, err := http.NewRequest(http.MethodPost, s.envoy.URL+path, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, s.envoy.URL+"/passwordless/verify", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,9 +160,11 @@ func Start(ctx context.Context, o Options) (_ *Envoy, err error) {
 	if o.Log != nil {
 		out = io.MultiWriter(e.tail, o.Log)
 	}
-	// Hot restart is off so that several Envoys (tests, make run) can run side by side.
-	e.cmd = exec.Command(o.Binary, "-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
-		"--disable-hot-restart", "--admin-address-path", adminPath, "--log-level", "info")
+	// Hot restart is off so that several Envoys (tests, make run) can run side by side. The
+	// binary is the operator's choice (ENVOY), like any program they run.
+	args := []string{"-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
+		"--disable-hot-restart", "--admin-address-path", adminPath, "--log-level", "info"}
+	e.cmd = exec.Command(o.Binary, args...) //nolint:gosec // see above
 	e.cmd.Dir = root
 	e.cmd.Stdout, e.cmd.Stderr = out, out
 	e.cmd.SysProcAttr = sysProcAttr()
@@ -215,7 +217,7 @@ func (e *Envoy) waitReady(ctx context.Context, adminPath string) error {
 	for {
 		select {
 		case <-e.exited:
-			return fmt.Errorf("envoy exited before it was ready (%v); its last lines:\n%s", e.err, e.tail.String())
+			return fmt.Errorf("envoy exited before it was ready (%w); its last lines:\n%s", e.err, e.tail.String())
 		case <-ctx.Done():
 			return fmt.Errorf("envoy not ready: %w; its last lines:\n%s", ctx.Err(), e.tail.String())
 		case <-tick.C:
