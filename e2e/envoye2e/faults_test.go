@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +33,14 @@ func TestStoreFaults(t *testing.T) {
 			}
 			waitFor(t, "user_store_failures to count it", func() bool { return storeFailures(t, s) == before+1 })
 		})
+	}
+	// How Envoy delivers the failures, which e2e/wasmhost models (TestCalloutFailures): its
+	// router answers a timeout itself (504, a text body), while a reset after the headers is a
+	// failed call with no headers.
+	for _, want := range []string{`reason="user store answer is not JSON"`, `reason="user store call failed"`} {
+		if !strings.Contains(s.log.String(), want) {
+			t.Errorf("no log line with %s", want)
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ type CalloutRecord struct {
 	Cluster  string
 	Token    uint32
 	Request  CalloutRequest
-	Response *CalloutResponse // nil when the call failed (delivered as 0 headers)
+	Response *CalloutResponse // nil when the call failed (delivered as 0 headers); Envoy's own answer on a timeout or connect error
 	Err      error            // why it failed: the cluster's error or the timeout
 	Duration time.Duration
 	// Delivered is false if the VM closed or failed before proxy_on_http_call_response ran.
@@ -67,9 +67,23 @@ type callout struct {
 	dur     time.Duration
 }
 
-// ErrCalloutTimeout is CalloutRecord.Err when the callout's timeout fired first. Envoy's async
-// client then resets the request and the filter sees a response with 0 headers.
+// ErrCalloutTimeout is CalloutRecord.Err when the callout's timeout fired first. Envoy's router
+// then answers the callout itself, 504 "upstream request timeout" (seen in Envoy 1.40).
 var ErrCalloutTimeout = errors.New("wasmhost: callout timed out")
+
+// ErrUpstreamConnect is for a Cluster to wrap when the call failed before any response header
+// (connection refused or closed): Envoy's router answers such a callout itself with 503, seen
+// in Envoy 1.40. Any other error from a Cluster is a reset after the headers, which Envoy
+// delivers as a failed call with 0 headers.
+var ErrUpstreamConnect = errors.New("wasmhost: upstream connect error")
+
+// localReply is the answer Envoy's router makes up for a callout it could not complete.
+func localReply(status int, body string) *CalloutResponse {
+	return &CalloutResponse{
+		Headers: [][2]string{{":status", strconv.Itoa(status)}, {"content-length", strconv.Itoa(len(body))}, {"content-type", "text/plain"}},
+		Body:    []byte(body),
+	}
+}
 
 // startCallout runs the call on its own goroutine; the result is queued on the VM and delivered
 // to the guest only when the host pumps (see VM.pump), so delivery never races a callback.
@@ -113,6 +127,9 @@ func (vm *VM) startCallout(c *callout) {
 				c.err = fmt.Errorf("wasmhost: VM closed: %w", c.err)
 			case errors.Is(c.err, context.DeadlineExceeded):
 				c.err = fmt.Errorf("%w after %v", ErrCalloutTimeout, req.Timeout)
+				c.res = localReply(http.StatusGatewayTimeout, "upstream request timeout")
+			case errors.Is(c.err, ErrUpstreamConnect):
+				c.res = localReply(http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure")
 			}
 		}
 		if c.res != nil {
@@ -181,7 +198,10 @@ func (h *httpCluster) RoundTrip(ctx context.Context, req *CalloutRequest) (*Call
 	}
 	resp, err := h.client.Do(hr)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUpstreamConnect, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
