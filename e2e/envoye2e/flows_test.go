@@ -301,14 +301,7 @@ func TestClientAddress(t *testing.T) {
 		}
 	})
 	t.Run("behind a balancer", func(t *testing.T) {
-		s := startStack(t, stackOptions{config: limit, bootstrap: func(b *envoyrun.Bootstrap) error {
-			hcm, err := b.HCM()
-			if err != nil {
-				return err
-			}
-			hcm["xff_num_trusted_hops"] = 1
-			return nil
-		}})
+		s := startStack(t, stackOptions{config: limit, bootstrap: trustOneHop})
 		fail(s, "203.0.113.1")
 		fail(s, "203.0.113.1")
 		if got := fail(s, "203.0.113.1"); got != 429 {
@@ -318,4 +311,14 @@ func TestClientAddress(t *testing.T) {
 			t.Fatalf("another client behind the balancer: got %d, want 401 (its own count)", got)
 		}
 	})
+}
+
+// trustOneHop puts Envoy behind one trusted proxy: the client is the last x-forwarded-for entry.
+func trustOneHop(b *envoyrun.Bootstrap) error {
+	hcm, err := b.HCM()
+	if err != nil {
+		return err
+	}
+	hcm["xff_num_trusted_hops"] = 1
+	return nil
 }

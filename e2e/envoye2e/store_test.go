@@ -40,8 +40,10 @@ var scriptedAnswers = map[string]scripted{
 }
 
 const (
-	sleepUser = "f-sleep@e2e.test" // answers after storeTimeout
-	resetUser = "f-reset@e2e.test" // sends half an answer, then resets the connection
+	sleepUser    = "f-sleep@e2e.test"    // answers after storeTimeout
+	resetUser    = "f-reset@e2e.test"    // sends half an answer, then resets the connection
+	slowFailUser = "f-slow401@e2e.test" // answers 401 invalid_user_password after slowFail
+	slowFail     = 300 * time.Millisecond
 )
 
 // scriptedStore answers scripted usernames itself and hands everything else to the
@@ -66,6 +68,12 @@ func scriptedStore(reference http.Handler, hits *counter) http.Handler {
 			return
 		case resetUser:
 			reset(w)
+			return
+		case slowFailUser:
+			time.Sleep(slowFail)
+			w.Header().Set("content-type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_user_password"}`)
 			return
 		}
 		if a, ok := scriptedAnswers[user]; ok {
