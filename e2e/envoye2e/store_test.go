@@ -40,8 +40,8 @@ var scriptedAnswers = map[string]scripted{
 }
 
 const (
-	sleepUser    = "f-sleep@e2e.test"    // answers after storeTimeout
-	resetUser    = "f-reset@e2e.test"    // sends half an answer, then resets the connection
+	sleepUser    = "f-sleep@e2e.test"   // answers after storeTimeout
+	resetUser    = "f-reset@e2e.test"   // sends half an answer, then resets the connection
 	slowFailUser = "f-slow401@e2e.test" // answers 401 invalid_user_password after slowFail
 	slowFail     = 300 * time.Millisecond
 )
