@@ -17,11 +17,14 @@ const (
 	defaultTimeoutMS       = 1000
 	defaultMaxAttempts     = 10
 	defaultWindowSeconds   = 900
+	defaultIPMaxFailures   = 100
+	defaultIPWindowSeconds = 3600
 
 	// Bounds that keep a typo from turning into a huge buffer or an endless wait.
 	maxMaxRequestBytes = 1 << 20
 	maxTimeoutMS       = 60000
 	maxTenantNameLen   = 64
+	maxWindowSeconds   = 7 * 24 * 3600
 )
 
 const (
@@ -42,6 +45,8 @@ type config struct {
 	userStore            userStoreConfig
 	maxAttempts          int
 	windowSeconds        int
+	ipMaxFailures        int
+	ipWindowSeconds      int
 	mode                 string
 	passHeaders          []string
 	identityHeaders      []identityHeader
@@ -79,6 +84,8 @@ func parseConfig(data []byte) (*config, error) {
 		maxRequestBytes: defaultMaxRequestBytes,
 		maxAttempts:     defaultMaxAttempts,
 		windowSeconds:   defaultWindowSeconds,
+		ipMaxFailures:   defaultIPMaxFailures,
+		ipWindowSeconds: defaultIPWindowSeconds,
 		mode:            modeRespond,
 		userStore:       userStoreConfig{path: userstore.DefaultPath, timeoutMS: defaultTimeoutMS},
 	}
@@ -267,10 +274,16 @@ func (c *config) parseUserStore(field string, v gjson.Result) error {
 func (c *config) parseAttackProtection(field string, v gjson.Result) error {
 	return object(v, field, map[string]func(string, gjson.Result) error{
 		"max_attempts": func(f string, v gjson.Result) error {
-			return integer(f, v, 0, 1<<20, &c.maxAttempts)
+			return integer(f, v, 0, maxAttemptLimit, &c.maxAttempts)
 		},
 		"window_seconds": func(f string, v gjson.Result) error {
-			return integer(f, v, 1, 7*24*3600, &c.windowSeconds)
+			return integer(f, v, 1, maxWindowSeconds, &c.windowSeconds)
+		},
+		"ip_max_failures": func(f string, v gjson.Result) error {
+			return integer(f, v, 0, maxAttemptLimit, &c.ipMaxFailures)
+		},
+		"ip_window_seconds": func(f string, v gjson.Result) error {
+			return integer(f, v, 1, maxWindowSeconds, &c.ipWindowSeconds)
 		},
 	})
 }
