@@ -226,11 +226,13 @@ func TestAttemptGivenBack(t *testing.T) {
 		cluster wasmhost.Cluster
 		want    errorKind
 	}{
-		"403":          {storeReply("403", `{"error":"access_denied","error_description":"no"}`), errAccessDenied},
-		"store 429":    {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), errStoreTooManyAttempts},
-		"401 blocked":  {storeReply("401", `{"error":"unauthorized"}`), errUserBlocked},
-		"malformed":    {storeReply("200", `[1]`), errServer},
-		"failed call":  {wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) { return nil, errors.New("reset") }), errServer},
+		"403":         {storeReply("403", `{"error":"access_denied","error_description":"no"}`), errAccessDenied},
+		"store 429":   {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), errStoreTooManyAttempts},
+		"401 blocked": {storeReply("401", `{"error":"unauthorized"}`), errUserBlocked},
+		"malformed":   {storeReply("200", `[1]`), errServer},
+		"failed call": {wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+			return nil, errors.New("reset")
+		}), errServer},
 		"not dispatch": {nil, errServer},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -307,6 +308,9 @@ func wasmModule(t testing.TB) *wasmhost.Module {
 	t.Helper()
 	moduleOnce.Do(func() {
 		path := filepath.Join("..", "build", "plugin.wasm")
+		if moduleErr = checkFresh(path); moduleErr != nil {
+			return
+		}
 		wasm, err := os.ReadFile(path)
 		if err != nil {
 			moduleErr = fmt.Errorf("%w (run make build)", err)
@@ -318,6 +322,46 @@ func wasmModule(t testing.TB) *wasmhost.Module {
 		t.Fatalf("plugin.wasm: %v", moduleErr)
 	}
 	return module
+}
+
+// wasmSources are what build.sh compiles into plugin.wasm, relative to this package.
+var wasmSources = []string{".", filepath.Join("..", "shared"), filepath.Join("..", "go.mod"),
+	filepath.Join("..", "go.sum"), filepath.Join("..", "build.sh")}
+
+// checkFresh refuses a plugin.wasm older than any of its sources: the wasm half of every test
+// would silently test the previous code.
+func checkFresh(wasmPath string) error {
+	info, err := os.Stat(wasmPath)
+	if err != nil {
+		return fmt.Errorf("%w (run make build)", err)
+	}
+	built := info.ModTime()
+	for _, root := range wasmSources {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && d.Name() == "testdata":
+				return filepath.SkipDir
+			case d.IsDir(), strings.HasSuffix(path, "_test.go"):
+				return nil
+			case root != filepath.Clean(path) && filepath.Ext(path) != ".go":
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if fi.ModTime().After(built) {
+				return fmt.Errorf("%s is older than %s: run make build (make test builds first)", wasmPath, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type wasmVM struct {
