@@ -69,8 +69,9 @@ func TestSipHashVectors(t *testing.T) {
 	}
 }
 
-func testTable(d sharedData, max, window uint32) *table {
-	return &table{data: d, prefix: "t.", max: max, window: window, createCas: 1 << 31}
+// testTable is a table with a 60-second window.
+func testTable(d sharedData, max uint32) *table {
+	return &table{data: d, prefix: "t.", max: max, window: 60, createCas: 1 << 31}
 }
 
 // tagIn returns the n-th tag that lands in bucket b.
@@ -95,7 +96,7 @@ func failN(t *testing.T, tb *table, tag uint64, now uint32, n int) {
 }
 
 func TestTableWindow(t *testing.T) {
-	tb := testTable(newHostData(), 3, 60)
+	tb := testTable(newHostData(), 3)
 	old := mustTake(t, tb, 7, 100, false)
 	failN(t, tb, 7, 100, 2)
 	mustTake(t, tb, 7, 159, true)
@@ -116,7 +117,7 @@ func TestTableWindow(t *testing.T) {
 
 func TestTableBounded(t *testing.T) {
 	d := newHostData()
-	tb := testTable(d, 3, 60)
+	tb := testTable(d, 3)
 	for i := range 20000 {
 		failN(t, tb, uint64(i)*0x9e3779b97f4a7c15, 100, 1)
 	}
@@ -137,7 +138,7 @@ func TestTableBlockedSurvivesBlockedFlood(t *testing.T) {
 	if _, err := rand.Read(g.secret[:]); err != nil {
 		t.Fatal(err)
 	}
-	tb := testTable(newHostData(), 3, 60)
+	tb := testTable(newHostData(), 3)
 	victim := g.keyTag("acme", "email", "victim", "10.0.0.1")
 	failN(t, tb, victim, 100, 3)
 	for i := range 10000 {
@@ -147,7 +148,7 @@ func TestTableBlockedSurvivesBlockedFlood(t *testing.T) {
 }
 
 func TestTableEviction(t *testing.T) {
-	tb := testTable(newHostData(), 2, 60)
+	tb := testTable(newHostData(), 2)
 	victim := tagIn(5, 0)
 	failN(t, tb, victim, 100, 2)
 	// A full bucket of unblocked entries, then many more: the blocked one stays.
@@ -156,7 +157,7 @@ func TestTableEviction(t *testing.T) {
 	}
 	mustTake(t, tb, victim, 100, true)
 	// Blocked entries go only when nothing else is left, the one whose window ends first.
-	tb2 := testTable(newHostData(), 1, 60)
+	tb2 := testTable(newHostData(), 1)
 	for n := range bucketEntries {
 		failN(t, tb2, tagIn(9, n), 100+uint32(n), 1)
 	}

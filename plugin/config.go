@@ -278,7 +278,7 @@ func (c *config) parseUserStore(field string, v gjson.Result) error {
 		"timeout_ms": func(f string, v gjson.Result) error {
 			var ms int
 			err := integer(f, v, 1, maxTimeoutMS, &ms)
-			c.userStore.timeoutMS = uint32(ms)
+			c.userStore.timeoutMS = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
 			return err
 		},
 	})

@@ -182,7 +182,7 @@ func (h *httpContext) onBody(body []byte) types.Action {
 }
 
 func (h *httpContext) onStoreAnswer(att attempt, numHeaders, bodySize int) {
-	h.p.metrics.storeLatencyMS.Record(uint64(time.Since(h.sentAt).Milliseconds()))
+	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.sentAt).Milliseconds(), 0)))
 	a := storeAnswer{failed: numHeaders == 0}
 	var headers [][2]string
 	if !a.failed {

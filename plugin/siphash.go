@@ -76,7 +76,7 @@ func (s *sipHash) writeString(p string) {
 func (s *sipHash) writePart(p string) {
 	n := uint64(len(p))
 	for i := uint(0); i < 4; i++ {
-		s.writeByte(byte(n >> (8 * i)))
+		s.writeByte(byte(n >> (8 * i) & 0xff))
 	}
 	s.writeString(p)
 }
