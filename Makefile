@@ -58,9 +58,11 @@ fuzz:
 		$(GO) test $$pkg -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) || exit 1; \
 	done
 
+# lint also vets and lints the ABI binding inside the vendored SDK, where it is compiled.
 lint:
 	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" golangci-lint run ./...
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" golangci-lint run --allow-parallel-runners ./...
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" ./build.sh lint-abi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,198 +1,203 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"io"
-	"strconv"
+	"math"
 	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 )
 
-// sharedData is proxy-wasm shared data: one store per Envoy process, visible to every worker's
-// VM, with compare-and-swap versions.
-type sharedData interface {
-	get(key string) (value []byte, cas uint32, found bool, err error)
-	set(key string, value []byte, cas uint32) (casMismatch bool, err error)
-}
-
-// Failures are kept in a fixed number of buckets, each a list of entries. Two reasons: a
-// key that does not exist yet can only be written blindly (cas 0), so two workers creating
-// the same key at once would lose a count, while buckets exist from plugin start and every
-// later write is a real compare-and-swap; and shared data has no delete, so a key per
-// username would let a client grow Envoy's memory without bound.
+// Attack protection (SPEC 7) keeps two tables in shared data: attempts per (tenant,
+// connection, lower-cased username, client IP), and failures per client IP. Both take an
+// attempt before the user store call and settle it when the answer comes, so requests in
+// flight count and a burst cannot get past the limit.
 const (
-	attemptBuckets   = 64
-	bucketEntries    = 64 // per bucket; the oldest window is evicted when full
-	entrySize        = 16 + 8 + 4
-	casRetries       = 32
-	attemptKeyPrefix = "passwordless_verify.attempts."
+	sharedPrefix    = "passwordless_verify.attack."
+	secretKey       = sharedPrefix + "secret"
+	fenceKey        = sharedPrefix + "fence"
+	keyTablePrefix  = sharedPrefix + "key."
+	ipTablePrefix   = sharedPrefix + "ip."
+	secretSize      = 16
+	maxAttemptLimit = math.MaxUint16 // counts are 16-bit in a table entry
 )
 
-var errSharedData = errors.New("attack protection: shared data keeps changing under us")
+var errNoFence = errors.New("attack protection: shared data lost the entry just written")
 
-// attempts counts failed verifications per key in a fixed window (SPEC 7).
-type attempts struct {
-	data   sharedData
-	max    int
-	window int64 // seconds
-}
-
-// attemptDigest names a (tenant, connection, username, IP) tuple. The parts are length
-// prefixed, so different tuples never join to the same string, and hashed with SHA-256, so
-// a client cannot pick a username that collides with someone else's entry.
-func attemptDigest(tenantName, conn, username, ip string) [16]byte {
-	h := sha256.New()
-	for _, part := range [...]string{tenantName, conn, strings.ToLower(username), ip} {
-		_, _ = io.WriteString(h, strconv.Itoa(len(part))+":")
-		_, _ = io.WriteString(h, part)
+// sharedSecret returns the key of the placement hash, the same for every VM of the process:
+// the first VM to store one wins, and the others read it. It also returns a CAS token that
+// matches no existing entry. Shared data has no "create if absent": a set with CAS 0 always
+// overwrites, and a set with any other CAS creates a missing entry. Envoy hands out CAS
+// tokens from one counter for every write in the process, so the token of our own write to
+// the fence entry is held by no other entry, and a set with it creates a missing entry but
+// fails on one that another VM created meanwhile.
+func sharedSecret(d sharedData, random io.Reader) (secret [secretSize]byte, createCas uint32, err error) {
+	if _, err := d.set(fenceKey, []byte{1}, 0); err != nil {
+		return secret, 0, err
 	}
-	var d [16]byte
-	copy(d[:], h.Sum(nil))
-	return d
-}
-
-func bucketKey(i int) string { return attemptKeyPrefix + strconv.Itoa(i) }
-
-func bucketOf(d [16]byte) string {
-	return bucketKey(int(binary.BigEndian.Uint32(d[:4]) % attemptBuckets))
-}
-
-// init creates the buckets that do not exist yet; existing ones (another worker's, or an
-// earlier configuration's) keep their counts.
-func (a *attempts) init() error {
-	if a.max == 0 {
-		return nil
-	}
-	for i := 0; i < attemptBuckets; i++ {
-		key := bucketKey(i)
-		_, _, found, err := a.data.get(key)
-		if err != nil {
-			return err
-		}
-		if found {
-			continue
-		}
-		if _, err := a.data.set(key, []byte{}, 0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// find returns the offset of d's entry in a bucket, or -1.
-func find(bucket []byte, d [16]byte) int {
-	for off := 0; off+entrySize <= len(bucket); off += entrySize {
-		if bytes.Equal(bucket[off:off+16], d[:]) {
-			return off
-		}
-	}
-	return -1
-}
-
-func entryAt(bucket []byte, off int) (start int64, count uint32) {
-	return int64(binary.BigEndian.Uint64(bucket[off+16:])), binary.BigEndian.Uint32(bucket[off+24:])
-}
-
-// blocked reports whether d has reached max failures inside its window.
-func (a *attempts) blocked(d [16]byte, now int64) (bool, error) {
-	if a.max == 0 {
-		return false, nil
-	}
-	bucket, _, _, err := a.data.get(bucketOf(d))
+	_, createCas, found, err := d.get(fenceKey)
 	if err != nil {
-		return false, err
+		return secret, 0, err
 	}
-	off := find(bucket, d)
-	if off < 0 {
-		return false, nil
+	if !found {
+		return secret, 0, errNoFence
 	}
-	start, count := entryAt(bucket, off)
-	return now < start+a.window && count >= uint32(a.max), nil
-}
-
-// fail counts one failed verification, starting a new window when the old one is over.
-func (a *attempts) fail(d [16]byte, now int64) error {
-	if a.max == 0 {
-		return nil
-	}
-	return a.update(d, func(bucket []byte) []byte {
-		start, count := now, uint32(0)
-		if off := find(bucket, d); off >= 0 {
-			if s, c := entryAt(bucket, off); now < s+a.window {
-				start, count = s, c
-			}
-			bucket = append(bucket[:off:off], bucket[off+entrySize:]...)
-		}
-		bucket = a.evict(bucket, now)
-		e := make([]byte, entrySize)
-		copy(e, d[:])
-		binary.BigEndian.PutUint64(e[16:], uint64(start))
-		binary.BigEndian.PutUint32(e[24:], count+1)
-		return append(bucket, e...)
-	})
-}
-
-// evict makes room for one entry: expired entries go first, then the oldest window.
-func (a *attempts) evict(bucket []byte, now int64) []byte {
-	kept := bucket[:0:0]
-	for off := 0; off+entrySize <= len(bucket); off += entrySize {
-		if start, _ := entryAt(bucket, off); now < start+a.window {
-			kept = append(kept, bucket[off:off+entrySize]...)
-		}
-	}
-	for len(kept) >= bucketEntries*entrySize {
-		oldest := 0
-		first, _ := entryAt(kept, 0)
-		for off := entrySize; off < len(kept); off += entrySize {
-			if s, _ := entryAt(kept, off); s < first {
-				oldest, first = off, s
-			}
-		}
-		kept = append(kept[:oldest:oldest], kept[oldest+entrySize:]...)
-	}
-	return kept
-}
-
-// clear forgets d after a success.
-func (a *attempts) clear(d [16]byte) error {
-	if a.max == 0 {
-		return nil
-	}
-	return a.update(d, func(bucket []byte) []byte {
-		off := find(bucket, d)
-		if off < 0 {
-			return nil
-		}
-		return append(bucket[:off:off], bucket[off+entrySize:]...)
-	})
-}
-
-// update applies fn to d's bucket with compare-and-swap, retrying when another worker wrote
-// first, so no concurrent count is lost. fn returning nil means nothing to write.
-func (a *attempts) update(d [16]byte, fn func([]byte) []byte) error {
-	key := bucketOf(d)
-	for i := 0; i < casRetries; i++ {
-		bucket, cas, found, err := a.data.get(key)
+	for range casRetries {
+		v, cas, found, err := d.get(secretKey)
 		if err != nil {
-			return err
+			return secret, 0, err
+		}
+		if found && len(v) == secretSize {
+			copy(secret[:], v)
+			return secret, createCas, nil
 		}
 		if !found {
-			// Only if the host lost the bucket made at plugin start; cas 0 recreates it.
-			cas = 0
+			cas = createCas
 		}
-		next := fn(bucket)
-		if next == nil {
-			return nil
+		if _, err := io.ReadFull(random, secret[:]); err != nil {
+			return secret, 0, err
 		}
-		mismatch, err := a.data.set(key, next, cas)
-		if err != nil {
-			return err
-		}
-		if !mismatch {
-			return nil
+		// A mismatch means another VM stored its secret first: read that one.
+		if _, err := d.set(secretKey, secret[:], cas); err != nil {
+			return secret, 0, err
 		}
 	}
-	return errSharedData
+	return secret, 0, errSharedData
+}
+
+// attackGuard admits verify attempts; a nil table is a check that is off.
+type attackGuard struct {
+	secret [secretSize]byte
+	keys   *table
+	ips    *table
+}
+
+func newAttackGuard(d sharedData, cfg *config, random io.Reader) (*attackGuard, error) {
+	g := &attackGuard{}
+	if cfg.maxAttempts == 0 && cfg.ipMaxFailures == 0 {
+		return g, nil
+	}
+	secret, createCas, err := sharedSecret(d, random)
+	if err != nil {
+		return nil, err
+	}
+	g.secret = secret
+	newTable := func(prefix string, max, window int) *table {
+		if max == 0 {
+			return nil
+		}
+		// The configuration bounds both: max ≤ 65535 and window ≤ one week.
+		return &table{data: d, prefix: prefix, max: uint32(max), window: uint32(window), createCas: createCas} //nolint:gosec // bounded by parseAttackProtection
+	}
+	g.keys = newTable(keyTablePrefix, cfg.maxAttempts, cfg.windowSeconds)
+	g.ips = newTable(ipTablePrefix, cfg.ipMaxFailures, cfg.ipWindowSeconds)
+	return g, nil
+}
+
+// keyTag is the keyed hash of SPEC 7's key; the parts are length-prefixed, so different
+// tuples never hash the same bytes.
+func (g *attackGuard) keyTag(tenantName, conn, username, ip string) uint64 {
+	h := newSipHash(&g.secret)
+	h.writeByte('k')
+	h.writePart(tenantName)
+	h.writePart(conn)
+	h.writePart(strings.ToLower(username))
+	h.writePart(ip)
+	return h.sum64()
+}
+
+func (g *attackGuard) ipTag(ip string) uint64 {
+	h := newSipHash(&g.secret)
+	h.writeByte('i')
+	h.writePart(ip)
+	return h.sum64()
+}
+
+// attempt is what admit took; settle gives it back or counts it.
+type attempt struct {
+	key, ip           slot
+	keyTaken, ipTaken bool
+}
+
+// admit takes an attempt for the address and for the key, or answers 429 without taking
+// any. A shared data error fails closed.
+func (g *attackGuard) admit(tenantName string, p *verifyParams, ip string, now uint32) (attempt, *apiError) {
+	var a attempt
+	if g.ips != nil {
+		s, blocked, err := g.ips.take(g.ipTag(ip), now)
+		if err != nil {
+			return a, internalError(err.Error())
+		}
+		if blocked {
+			return a, newError(errSuspiciousIP)
+		}
+		a.ip, a.ipTaken = s, true
+	}
+	if g.keys != nil {
+		s, blocked, err := g.keys.take(g.keyTag(tenantName, p.connection, p.username, ip), now)
+		if err != nil || blocked {
+			// Best effort: an attempt not given back only blocks early, never lets one through.
+			_ = g.settle(a, verdictOther)
+		}
+		if err != nil {
+			return attempt{}, internalError(err.Error())
+		}
+		if blocked {
+			return attempt{}, newError(errTooManyAttempts)
+		}
+		a.key, a.keyTaken = s, true
+	}
+	return a, nil
+}
+
+// verdict is how a user store answer settles an attempt.
+type verdict uint8
+
+const (
+	verdictOther    verdict = iota // given back: 5xx, timeout, any answer but a wrong code
+	verdictFailed                  // a counted failure: 401 invalid_user_password
+	verdictVerified                // given back; clears the key's failures, not the address's
+)
+
+func verdictOf(answer *apiError) verdict {
+	switch {
+	case answer == nil:
+		return verdictVerified
+	case answer.kind == errWrongCode:
+		return verdictFailed
+	}
+	return verdictOther
+}
+
+func (g *attackGuard) settle(a attempt, v verdict) error {
+	var errs []error
+	if a.ipTaken {
+		errs = append(errs, g.ips.settle(a.ip, v == verdictFailed, false))
+	}
+	if a.keyTaken {
+		errs = append(errs, g.keys.settle(a.key, v == verdictFailed, v == verdictVerified))
+	}
+	return errors.Join(errs...)
+}
+
+// settle ends the request's attempt with the answer the client gets (nil: verified). A
+// failure to write is logged: the attempt then stays taken until its window ends.
+func (h *httpContext) settle(a attempt, answer *apiError) {
+	if err := h.p.guard.settle(a, verdictOf(answer)); err != nil {
+		proxywasm.LogWarn("passwordless_verify: " + err.Error())
+	}
+}
+
+// unixNow is the time in seconds as tables store it.
+func unixNow() uint32 {
+	s := time.Now().Unix()
+	switch {
+	case s < 0:
+		return 0
+	case s > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(s)
 }

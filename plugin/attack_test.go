@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -128,47 +130,255 @@ func TestCodeNeverLogged(t *testing.T) {
 	})
 }
 
-// mapData is shared data in a map, for the plain-Go tests of attempts.
-type mapData struct {
-	m   map[string][]byte
-	cas map[string]uint32
-}
+// otpStore answers by the code sent: "ok" verifies, "down" is a 500, anything else is a
+// wrong code. It counts its calls.
+type otpStore struct{ calls atomic.Int64 }
 
-func (d *mapData) get(key string) ([]byte, uint32, bool, error) {
-	v, ok := d.m[key]
-	return v, d.cas[key], ok, nil
-}
-
-func (d *mapData) set(key string, value []byte, cas uint32) (bool, error) {
-	if cas != 0 && cas != d.cas[key] {
-		return true, nil
+func (s *otpStore) RoundTrip(_ context.Context, r *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+	s.calls.Add(1)
+	var req struct{ OTP string }
+	if err := json.Unmarshal(r.Body, &req); err != nil {
+		return nil, err
 	}
-	d.m[key] = value
-	d.cas[key]++
-	return false, nil
+	switch req.OTP {
+	case "ok":
+		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "200"}}, Body: []byte(`{"user_id":"u"}`)}, nil
+	case "down":
+		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "503"}}}, nil
+	}
+	return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "401"}}, Body: []byte(`{"error":"invalid_user_password"}`)}, nil
 }
 
-// TestAttemptsBounded: a client spraying usernames cannot grow shared data without bound.
-func TestAttemptsBounded(t *testing.T) {
-	d := &mapData{m: map[string][]byte{}, cas: map[string]uint32{}}
-	a := &attempts{data: d, max: 3, window: 60}
-	if err := a.init(); err != nil {
-		t.Fatal(err)
+// attemptReq is a verify request for user from address ip with code otp.
+func attemptReq(user, ip, otp string) request {
+	r := acme(`{"client_id":"acme-web","connection":"email","username":"` + user + `","otp":"` + otp + `"}`)
+	r.source = ip + ":4321"
+	return r
+}
+
+func protectionConfig(ap string) string {
+	return configWith(`"user_store": {"cluster": "userstore"}, "attack_protection": {` + ap + `}`)
+}
+
+func countKinds(got []outcome) map[uint32]int {
+	n := map[uint32]int{}
+	for _, o := range got {
+		n[o.status]++
 	}
-	for i := 0; i < 20000; i++ {
-		if err := a.fail(attemptDigest("acme", "email", fmt.Sprint("u", i), "10.0.0.2"), 101); err != nil {
-			t.Fatal(err)
+	return n
+}
+
+// TestParallelAttemptsForOneKey: SPEC 7, an attempt in flight counts. Ten requests for one
+// key arrive before any store answer: only max_attempts reach the store.
+func TestParallelAttemptsForOneKey(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3`), map[string]wasmhost.Cluster{"userstore": store})
+		rs := make([]request, 10)
+		for i := range rs {
+			rs[i] = attemptReq("a@example.com", "10.0.0.1", "bad")
 		}
+		got := vm.doAll(t, rs)
+		if n := store.calls.Load(); n != 3 {
+			t.Errorf("%d store calls, want 3", n)
+		}
+		if k := countKinds(got); k[401] != 3 || k[429] != 7 {
+			t.Errorf("answers %v, want 3×401 and 7×429", k)
+		}
+		for _, o := range got {
+			if o.status == 429 {
+				checkError(t, o, errTooManyAttempts, "")
+			}
+		}
+		checkError(t, vm.do(t, attemptReq("a@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
+	})
+}
+
+// TestAttemptGivenBack: an answer that is not a counted failure gives its attempt back, in
+// flight or not: success, 5xx, a failed or undispatched call, any other store answer.
+func TestAttemptGivenBack(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3`), map[string]wasmhost.Cluster{"userstore": store})
+		// Three 503s in flight at once, then three failures still fit.
+		for _, o := range vm.doAll(t, []request{attemptReq("a", "10.0.0.1", "down"), attemptReq("a", "10.0.0.1", "down"),
+			attemptReq("a", "10.0.0.1", "down")}) {
+			checkError(t, o, errServer, "")
+		}
+		for range 3 {
+			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), errWrongCode, "")
+		}
+		checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), errTooManyAttempts, "")
+
+		// A success and two 503s in flight fill the three attempts; once answered, all three
+		// are given back (the success also clears), whatever order the answers come in.
+		got := vm.doAll(t, []request{attemptReq("b", "10.0.0.1", "ok"), attemptReq("b", "10.0.0.1", "down"),
+			attemptReq("b", "10.0.0.1", "down"), attemptReq("b", "10.0.0.1", "bad")})
+		if got[0].status != 200 || got[1].status != 500 || got[2].status != 500 || got[3].status != 429 {
+			t.Fatalf("answers %d %d %d %d, want 200 500 500 429", got[0].status, got[1].status, got[2].status, got[3].status)
+		}
+		for range 3 {
+			checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), errWrongCode, "")
+		}
+		checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), errTooManyAttempts, "")
+	})
+	for name, c := range map[string]struct {
+		cluster wasmhost.Cluster
+		want    errorKind
+	}{
+		"403":         {storeReply("403", `{"error":"access_denied","error_description":"no"}`), errAccessDenied},
+		"store 429":   {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), errStoreTooManyAttempts},
+		"401 blocked": {storeReply("401", `{"error":"unauthorized"}`), errUserBlocked},
+		"malformed":   {storeReply("200", `[1]`), errServer},
+		"failed call": {wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+			return nil, errors.New("reset")
+		}), errServer},
+		"not dispatch": {nil, errServer},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vmTest(t, func(t *testing.T, h *harness) {
+				clusters := map[string]wasmhost.Cluster{"userstore": c.cluster}
+				if c.cluster == nil {
+					clusters = nil // an unknown cluster: Envoy refuses the dispatch
+				}
+				vm := h.mustStart(t, protectionConfig(`"max_attempts": 2, "ip_max_failures": 2`), clusters)
+				for range 4 {
+					checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "1")), c.want, "")
+				}
+			})
+		})
 	}
-	total := 0
-	for _, v := range d.m {
-		total += len(v)
+}
+
+// TestBlockedKeySurvivesSpray: a blocked key stays blocked while 10,000 other keys from
+// other addresses fail in the same window.
+func TestBlockedKeySurvivesSpray(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 requests per mode")
 	}
-	if limit := attemptBuckets * bucketEntries * entrySize; total > limit || len(d.m) != attemptBuckets {
-		t.Errorf("%d bytes in %d keys, limit %d bytes in %d keys", total, len(d.m), limit, attemptBuckets)
-	}
-	// The window ends: the count starts again.
-	if blocked, _ := a.blocked(attemptDigest("acme", "email", "u19999", "10.0.0.2"), 161); blocked {
-		t.Error("blocked after the window")
-	}
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3`), map[string]wasmhost.Cluster{"userstore": store})
+		for range 3 {
+			checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "bad")), errWrongCode, "")
+		}
+		for i := range 10000 {
+			ip := fmt.Sprintf("10.%d.%d.%d", 1+i/65536, i/256%256, i%256)
+			if got := vm.do(t, attemptReq(fmt.Sprint("spray", i, "@example.com"), ip, "bad")); got.status != 401 {
+				t.Fatalf("spray %d: %d %s", i, got.status, got.body)
+			}
+		}
+		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
+		if n := store.calls.Load(); n != 10003 {
+			t.Errorf("%d store calls, want 10003", n)
+		}
+	})
+}
+
+// TestTargetedBucketAttack: the review's attack, made stronger. The attacker is given the
+// secret (read from shared data), fills the victim's bucket with usernames that land there,
+// most of them blocked, and keeps failing: the victim stays blocked. Without the secret the
+// attacker cannot even find that bucket.
+func TestTargetedBucketAttack(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3, "ip_max_failures": 0`), map[string]wasmhost.Cluster{"userstore": store})
+		for range 3 {
+			vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "bad"))
+		}
+		g := &attackGuard{}
+		if n := copy(g.secret[:], vm.sharedData(t, secretKey)); n != secretSize || g.secret == [secretSize]byte{} {
+			t.Fatalf("secret %x", g.secret)
+		}
+		target := bucketOf(g.keyTag("acme", "email", "victim@example.com", "10.0.0.1"))
+		var same []string
+		for i := 0; len(same) < 3*bucketEntries; i++ {
+			u := fmt.Sprint("u", i)
+			if bucketOf(g.keyTag("acme", "email", u, "10.6.6.6")) == target {
+				same = append(same, u)
+			}
+		}
+		// The bucket ends full but for one place, where the rest evict one another.
+		blockedFillers, rest := same[:bucketEntries-2], same[bucketEntries-2:]
+		for _, u := range blockedFillers {
+			for range 3 {
+				checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), errWrongCode, "")
+			}
+		}
+		for _, u := range rest {
+			checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), errWrongCode, "")
+		}
+		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq(blockedFillers[0], "10.6.6.6", "ok")), errTooManyAttempts, "")
+
+		// The unkeyed placement the review attacked, or a guessed key, predicts nothing.
+		var guess attackGuard
+		guessed := bucketOf(guess.keyTag("acme", "email", "victim@example.com", "10.0.0.1"))
+		hits := 0
+		for i, n := 0, 0; n < 64; i++ {
+			u := fmt.Sprint("g", i)
+			if bucketOf(guess.keyTag("acme", "email", u, "10.6.6.6")) == guessed {
+				n++
+				if bucketOf(g.keyTag("acme", "email", u, "10.6.6.6")) == target {
+					hits++
+				}
+			}
+		}
+		if hits > 4 {
+			t.Errorf("%d of 64 usernames chosen with a guessed key hit the victim's bucket", hits)
+		}
+	})
+}
+
+// TestIPThrottling: SPEC 7's per-address limit counts failures across usernames, is not
+// cleared by a success, has its own text and metric, and is off at 0.
+func TestIPThrottling(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"ip_max_failures": 3, "ip_window_seconds": 60`),
+			map[string]wasmhost.Cluster{"userstore": store})
+		// Three attempts in flight from one address fill its limit, a success among them.
+		got := vm.doAll(t, []request{attemptReq("u1", "10.0.0.7", "ok"), attemptReq("u2", "10.0.0.7", "bad"),
+			attemptReq("u3", "10.0.0.7", "bad"), attemptReq("u4", "10.0.0.7", "bad")})
+		if got[0].status != 200 || got[1].status != 401 || got[2].status != 401 {
+			t.Fatalf("answers %d %d %d, want 200 401 401", got[0].status, got[1].status, got[2].status)
+		}
+		checkError(t, got[3], errSuspiciousIP, "")
+		// The success gave its attempt back without clearing the two failures: one more fits.
+		checkError(t, vm.do(t, attemptReq("u5", "10.0.0.7", "bad")), errWrongCode, "")
+		calls := store.calls.Load()
+		checkError(t, vm.do(t, attemptReq("u6", "10.0.0.7", "ok")), errSuspiciousIP, "")
+		if store.calls.Load() != calls {
+			t.Error("a throttled address reached the store")
+		}
+		if got := vm.do(t, attemptReq("u5", "10.0.0.8", "ok")); got.status != 200 {
+			t.Errorf("another address: %d", got.status)
+		}
+		checkCounters(t, vm, map[string]uint64{
+			"passwordless_verify.attack_protection.ip_throttled": 2,
+			"passwordless_verify.attack_protection.key_blocked":  0,
+			"passwordless_verify.user_store_too_many_attempts":   0,
+			"passwordless_verify.error.too_many_attempts":        2,
+		})
+	})
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, protectionConfig(`"ip_max_failures": 0`), map[string]wasmhost.Cluster{"userstore": &otpStore{}})
+		for i := range 5 {
+			checkError(t, vm.do(t, attemptReq(fmt.Sprint("u", i), "10.0.0.7", "bad")), errWrongCode, "")
+		}
+	})
+}
+
+// TestTooManyAttemptsMetrics: the three 429s are told apart.
+func TestTooManyAttemptsMetrics(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 1`), map[string]wasmhost.Cluster{
+			"userstore": storeReply("429", `{"error":"too_many_attempts","error_description":"store says"}`)})
+		checkError(t, vm.do(t, attemptReq("u", "10.0.0.1", "1")), errStoreTooManyAttempts, "store says")
+		checkCounters(t, vm, map[string]uint64{
+			"passwordless_verify.user_store_too_many_attempts":   1,
+			"passwordless_verify.attack_protection.key_blocked":  0,
+			"passwordless_verify.attack_protection.ip_throttled": 0,
+		})
+	})
 }

@@ -20,30 +20,46 @@ func BenchmarkRequest(b *testing.B) {
 		{"rejected", acme(`{"client_id":"acme-web","connection":"sms","username":"a@example.com","otp":"123456"}`)},
 		{"verified", acme(validBody)},
 	}
+	// The same verified request with attack protection off: the difference is the cost of
+	// its checks (take and settle, per key and per address) in a whole request.
+	unprotected := configWith(`"user_store": {"cluster": "userstore"}, "attack_protection": {"max_attempts": 0, "ip_max_failures": 0}`)
 	for _, mode := range []string{"native", "wasm"} {
 		for _, c := range cases {
-			b.Run(mode+"/"+c.name, func(b *testing.B) {
-				var vm filterVM
-				var err error
-				clusters := map[string]wasmhost.Cluster{"userstore": okStore()}
-				if mode == "wasm" {
-					vm, err = startWasm(b, testConfig, clusters, nil)
-				} else {
-					vm, err = startNative(b, testConfig, clusters)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if got := vm.do(b, c.req); got.status == 0 && !got.forwarded {
-						b.Fatal("neither answered nor forwarded")
+			for _, cfg := range []string{testConfig, unprotected} {
+				name := mode + "/" + c.name
+				if cfg == unprotected {
+					if c.name != "verified" {
+						continue
 					}
+					name += "-unprotected"
 				}
-			})
+				benchRequest(b, name, mode, cfg, c.req)
+			}
 		}
 	}
+}
+
+func benchRequest(b *testing.B, name, mode, cfg string, req request) {
+	b.Run(name, func(b *testing.B) {
+		var vm filterVM
+		var err error
+		clusters := map[string]wasmhost.Cluster{"userstore": okStore()}
+		if mode == "wasm" {
+			vm, err = startWasm(b, cfg, clusters, nil)
+		} else {
+			vm, err = startNative(b, cfg, clusters)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if got := vm.do(b, req); got.status == 0 && !got.forwarded {
+				b.Fatal("neither answered nor forwarded")
+			}
+		}
+	})
 }
 
 // TestVMMemoryStaysSmall: SPEC 11; one VM must stay within a few MiB under sustained load, so

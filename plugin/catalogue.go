@@ -21,6 +21,7 @@ const (
 	errConnectionDisabled
 	errConnectionNotForClient
 	errTooManyAttempts
+	errSuspiciousIP
 	// Answers mapped from the user store (SPEC 6).
 	errWrongCode
 	errUserBlocked
@@ -59,7 +60,8 @@ var catalogue = [numErrorKinds]catalogueEntry{
 	errNotPasswordless:        {400, "bad.connection", "Invalid connection strategy. It must either be a passwordless connection", true},
 	errConnectionDisabled:     {400, "bad.connection", "The connection is disabled", true},
 	errConnectionNotForClient: {400, "invalid_request", "the connection was disabled", true},
-	errTooManyAttempts:        {429, "too_many_attempts", "", false},
+	errTooManyAttempts:        {429, "too_many_attempts", textTooManyAttempts, true},
+	errSuspiciousIP:           {429, "too_many_attempts", "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator.", true},
 	errWrongCode:              {401, "invalid_user_password", "Wrong email or password.", true},
 	errUserBlocked:            {401, "unauthorized", "user is blocked", true},
 	errAccessDenied:           {403, "access_denied", "", false},

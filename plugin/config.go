@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,11 +18,14 @@ const (
 	defaultTimeoutMS       = 1000
 	defaultMaxAttempts     = 10
 	defaultWindowSeconds   = 900
+	defaultIPMaxFailures   = 100
+	defaultIPWindowSeconds = 3600
 
 	// Bounds that keep a typo from turning into a huge buffer or an endless wait.
 	maxMaxRequestBytes = 1 << 20
 	maxTimeoutMS       = 60000
 	maxTenantNameLen   = 64
+	maxWindowSeconds   = 7 * 24 * 3600
 )
 
 const (
@@ -42,6 +46,8 @@ type config struct {
 	userStore            userStoreConfig
 	maxAttempts          int
 	windowSeconds        int
+	ipMaxFailures        int
+	ipWindowSeconds      int
 	mode                 string
 	passHeaders          []string
 	identityHeaders      []identityHeader
@@ -64,12 +70,17 @@ type userStoreConfig struct {
 	timeoutMS uint32
 }
 
-type identityHeader struct{ name, field string }
+// identityHeader sets header name (lower-cased) from answer field; key is the name as
+// configured, for error messages.
+type identityHeader struct{ name, field, key string }
 
 // parseConfig reads the plugin configuration. Unknown keys are rejected at every level, and
 // every error names the field, because a typo that silently drops a setting could disable
 // protection.
 func parseConfig(data []byte) (*config, error) {
+	if strings.TrimSpace(string(data)) == "" {
+		return nil, errors.New("configuration: empty; required: tenants, user_store.cluster")
+	}
 	if !gjson.ValidBytes(data) {
 		return nil, errors.New("configuration: not valid JSON")
 	}
@@ -79,6 +90,8 @@ func parseConfig(data []byte) (*config, error) {
 		maxRequestBytes: defaultMaxRequestBytes,
 		maxAttempts:     defaultMaxAttempts,
 		windowSeconds:   defaultWindowSeconds,
+		ipMaxFailures:   defaultIPMaxFailures,
+		ipWindowSeconds: defaultIPWindowSeconds,
 		mode:            modeRespond,
 		userStore:       userStoreConfig{path: userstore.DefaultPath, timeoutMS: defaultTimeoutMS},
 	}
@@ -98,14 +111,21 @@ func parseConfig(data []byte) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var missing []string
 	if c.tenants == nil {
-		return nil, errors.New("tenants: required")
+		missing = append(missing, "tenants")
+	}
+	if c.userStore.cluster == "" {
+		missing = append(missing, "user_store.cluster")
+	}
+	if len(missing) > 0 {
+		return nil, errors.New(strings.Join(missing, ", ") + ": required")
 	}
 	if c.defaultTenant != "" && c.tenants[c.defaultTenant] == nil {
 		return nil, errors.New("tenant.default: " + strconv.Quote(c.defaultTenant) + " is not in tenants")
 	}
-	if c.userStore.cluster == "" {
-		return nil, errors.New("user_store.cluster: required")
+	if err := c.checkTenantHeaderNotSet(); err != nil {
+		return nil, err
 	}
 	if c.userStore.authority == "" {
 		c.userStore.authority = c.userStore.cluster
@@ -258,7 +278,7 @@ func (c *config) parseUserStore(field string, v gjson.Result) error {
 		"timeout_ms": func(f string, v gjson.Result) error {
 			var ms int
 			err := integer(f, v, 1, maxTimeoutMS, &ms)
-			c.userStore.timeoutMS = uint32(ms)
+			c.userStore.timeoutMS = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
 			return err
 		},
 	})
@@ -267,10 +287,16 @@ func (c *config) parseUserStore(field string, v gjson.Result) error {
 func (c *config) parseAttackProtection(field string, v gjson.Result) error {
 	return object(v, field, map[string]func(string, gjson.Result) error{
 		"max_attempts": func(f string, v gjson.Result) error {
-			return integer(f, v, 0, 1<<20, &c.maxAttempts)
+			return integer(f, v, 0, maxAttemptLimit, &c.maxAttempts)
 		},
 		"window_seconds": func(f string, v gjson.Result) error {
-			return integer(f, v, 1, 7*24*3600, &c.windowSeconds)
+			return integer(f, v, 1, maxWindowSeconds, &c.windowSeconds)
+		},
+		"ip_max_failures": func(f string, v gjson.Result) error {
+			return integer(f, v, 0, maxAttemptLimit, &c.ipMaxFailures)
+		},
+		"ip_window_seconds": func(f string, v gjson.Result) error {
+			return integer(f, v, 1, maxWindowSeconds, &c.ipWindowSeconds)
 		},
 	})
 }
@@ -297,7 +323,7 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 					return false
 				}
 				name := strings.ToLower(h.Str)
-				if err = headerName(f, name, false); err == nil {
+				if err = settableHeader(f, name); err == nil {
 					c.passHeaders = append(c.passHeaders, name)
 				}
 				return err == nil
@@ -309,9 +335,9 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 				return errors.New(f + ": must be an object of header name to answer field")
 			}
 			return eachMember(v, f, func(name string, fv gjson.Result) error {
-				hf := f + "." + name
+				hf, key := f+"."+name, name
 				name = strings.ToLower(name)
-				if err := headerName(hf, name, false); err != nil {
+				if err := settableHeader(hf, name); err != nil {
 					return err
 				}
 				var field string
@@ -321,7 +347,7 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 				if field == "" {
 					return errors.New(hf + ": must name an answer field")
 				}
-				c.identityHeaders = append(c.identityHeaders, identityHeader{name: name, field: field})
+				c.identityHeaders = append(c.identityHeaders, identityHeader{name: name, field: field, key: key})
 				return nil
 			})
 		},
@@ -407,6 +433,42 @@ func headerName(field, name string, allowEmpty bool) error {
 	for i := 0; i < len(name); i++ {
 		if !isTokenChar(name[i]) {
 			return errors.New(field + ": " + strconv.Quote(name) + " is not a valid header name")
+		}
+	}
+	return nil
+}
+
+// framingHeaders describe the message or the connection, not the request: a filter that set
+// or removed them (identity headers are removed from all traffic) would break every request.
+var framingHeaders = map[string]bool{
+	"host": true, "content-length": true, "content-type": true, "transfer-encoding": true,
+	"connection": true, "keep-alive": true, "proxy-connection": true, "te": true,
+	"trailer": true, "upgrade": true,
+}
+
+// settableHeader checks a lower-cased header name the filter copies or sets (SPEC 2).
+func settableHeader(field, name string) error {
+	switch {
+	case strings.HasPrefix(name, ":"):
+		return errors.New(field + ": " + strconv.Quote(name) + " is a pseudo-header")
+	case framingHeaders[name]:
+		return errors.New(field + ": " + strconv.Quote(name) + " is a framing or hop-by-hop header")
+	}
+	return headerName(field, name, false)
+}
+
+// checkTenantHeaderNotSet runs after the whole configuration is read, since the tenant header
+// may come after on_success: the filter must not copy or set the header that picks the tenant.
+func (c *config) checkTenantHeaderNotSet() error {
+	if c.tenantHeader == "" {
+		return nil
+	}
+	if slices.Contains(c.passHeaders, c.tenantHeader) {
+		return errors.New("on_success.pass_headers: " + strconv.Quote(c.tenantHeader) + " is the tenant header")
+	}
+	for _, ih := range c.identityHeaders {
+		if ih.name == c.tenantHeader {
+			return errors.New("on_success.identity_headers." + ih.key + ": " + strconv.Quote(ih.name) + " is the tenant header")
 		}
 	}
 	return nil

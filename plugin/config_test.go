@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	if c.verifyPath != "/passwordless/verify" || c.maxRequestBytes != 16384 || c.mode != modeRespond ||
 		c.userStore.authority != "us" || c.userStore.path != "/v1/passwordless/verify" ||
-		c.userStore.timeoutMS != 1000 || c.maxAttempts != 10 || c.windowSeconds != 900 {
+		c.userStore.timeoutMS != 1000 || c.maxAttempts != 10 || c.windowSeconds != 900 ||
+		c.ipMaxFailures != 100 || c.ipWindowSeconds != 3600 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -36,7 +38,10 @@ func TestParseConfigFull(t *testing.T) {
 func TestParseConfigErrors(t *testing.T) {
 	const base = `"tenants":{"acme":{}},"user_store":{"cluster":"us"}`
 	for _, c := range []struct{ cfg, want string }{
-		{``, "configuration: not valid JSON"},
+		{``, "configuration: empty; required: tenants, user_store.cluster"},
+		{" \n", "configuration: empty; required: tenants, user_store.cluster"},
+		{`{}`, "tenants, user_store.cluster: required"},
+		{`{`, "configuration: not valid JSON"},
 		{`[]`, "configuration: must be an object"},
 		{`{"user_store":{"cluster":"us"}}`, "tenants: required"},
 		{`{"tenants":{},"user_store":{"cluster":"us"}}`, "tenants: at least one tenant is required"},
@@ -60,14 +65,80 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"tenants":{"acme":{}},"user_store":{"cluster":5}}`, "user_store.cluster: must be a string"},
 		{`{` + base[:len(base)-1] + `,"timeout_ms":0}}`, "user_store.timeout_ms: must be a whole number from 1 to 60000"},
 		{`{` + base + `,"attack_protection":{"max_attempts":-1}}`, "attack_protection.max_attempts: must be a whole number"},
+		{`{` + base + `,"attack_protection":{"max_attempts":65536}}`, "attack_protection.max_attempts: must be a whole number from 0 to 65535"},
+		{`{` + base + `,"attack_protection":{"ip_max_failures":-1}}`, "attack_protection.ip_max_failures: must be a whole number from 0 to 65535"},
+		{`{` + base + `,"attack_protection":{"ip_max_failures":"100"}}`, "attack_protection.ip_max_failures: must be a number"},
+		{`{` + base + `,"attack_protection":{"ip_window_seconds":0}}`, "attack_protection.ip_window_seconds: must be a whole number from 1 to 604800"},
+		{`{` + base + `,"attack_protection":{"ip_windows_seconds":60}}`, "attack_protection.ip_windows_seconds: unknown key"},
 		{`{` + base + `,"on_success":{"mode":"redirect"}}`, `on_success.mode: must be "respond" or "forward"`},
 		{`{` + base + `,"on_success":{"pass_headers":[1]}}`, "on_success.pass_headers: must be an array of header names"},
-		{`{` + base + `,"on_success":{"identity_headers":{":path":"user_id"}}}`, `on_success.identity_headers.:path: ":path" is not a valid header name`},
+		{`{` + base + `,"on_success":{"identity_headers":{":path":"user_id"}}}`, `on_success.identity_headers.:path: ":path" is a pseudo-header`},
 		{`{` + base + `,"on_success":{"identity_headers":{"x-user":""}}}`, "on_success.identity_headers.x-user: must name an answer field"},
 	} {
 		_, err := parseConfig([]byte(c.cfg))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("parseConfig(%s)\n got %v\nwant prefix %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func TestParseConfigAttackProtection(t *testing.T) {
+	c, err := parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},
+		"attack_protection":{"max_attempts":0,"window_seconds":60,"ip_max_failures":0,"ip_window_seconds":120}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.maxAttempts != 0 || c.windowSeconds != 60 || c.ipMaxFailures != 0 || c.ipWindowSeconds != 120 {
+		t.Errorf("attack_protection: %+v", c)
+	}
+}
+
+// TestParseConfigHeaderNames: SPEC 2; the headers the filter copies or sets are HTTP tokens,
+// compared without regard to case, and never one that frames the message or picks the tenant.
+func TestParseConfigHeaderNames(t *testing.T) {
+	for _, c := range []struct {
+		tenantHeader, name string
+		want               string // "" = accepted
+	}{
+		{"", "x-user", ""},
+		{"", "X-User-ID", ""},
+		{"x-tenant-id", "x-tenant", ""},
+		{"", "set-cookie", ""},
+		{"", "x user", `"x user" is not a valid header name`},
+		{"", "x-ü", `"x-ü" is not a valid header name`},
+		{"", "", "empty header name"},
+		{"", ":path", `":path" is a pseudo-header`},
+		{"", ":Authority", `":authority" is a pseudo-header`},
+		{"x-tenant-id", "X-Tenant-ID", `"x-tenant-id" is the tenant header`},
+	} {
+		tenant := ""
+		if c.tenantHeader != "" {
+			tenant = `,"tenant":{"header":"` + c.tenantHeader + `"}`
+		}
+		for field, cfg := range map[string]string{
+			"on_success.pass_headers":               `{"pass_headers":["` + c.name + `"]}`,
+			"on_success.identity_headers." + c.name: `{"identity_headers":{"` + c.name + `":"user_id"}}`,
+		} {
+			_, err := parseConfig([]byte(`{"on_success":` + cfg + `,"tenants":{"acme":{}},"user_store":{"cluster":"us"}` + tenant + `}`))
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("%s %q: %v", field, c.name, err)
+			case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), field) || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("%s %q: %v, want %q naming the field", field, c.name, err, c.want)
+			}
+		}
+	}
+	for _, name := range []string{"host", "Content-Length", "content-type", "transfer-encoding", "connection",
+		"keep-alive", "proxy-connection", "TE", "trailer", "upgrade"} {
+		for field, cfg := range map[string]string{
+			"on_success.pass_headers":      `{"pass_headers":["` + name + `"]}`,
+			"on_success.identity_headers.": `{"identity_headers":{"` + name + `":"user_id"}}`,
+		} {
+			_, err := parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"on_success":` + cfg + `}`))
+			want := strconv.Quote(strings.ToLower(name)) + " is a framing or hop-by-hop header"
+			if err == nil || !strings.HasPrefix(err.Error(), field) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s %q: %v, want %q", field, name, err, want)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"slices"
 	"strconv"
@@ -20,9 +21,9 @@ func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginC
 
 type pluginContext struct {
 	types.DefaultPluginContext
-	cfg      *config
-	metrics  *metrics
-	attempts *attempts
+	cfg     *config
+	metrics *metrics
+	guard   *attackGuard
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
@@ -39,8 +40,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	p.metrics = defineMetrics()
-	p.attempts = &attempts{data: hostSharedData{}, max: cfg.maxAttempts, window: int64(cfg.windowSeconds)}
-	if err := p.attempts.init(); err != nil {
+	if p.guard, err = newAttackGuard(hostSharedData{}, cfg, rand.Reader); err != nil {
 		proxywasm.LogCritical("passwordless_verify: " + err.Error())
 		return types.OnPluginStartStatusFailed
 	}
@@ -161,13 +161,9 @@ func (h *httpContext) onBody(body []byte) types.Action {
 		return h.fail(err)
 	}
 	ip := clientIP()
-	key := attemptDigest(h.tenant, h.params.connection, h.params.username, ip)
-	blocked, err := h.p.attempts.blocked(key, time.Now().Unix())
-	if err != nil {
-		return h.fail(internalError(err.Error()))
-	}
-	if blocked {
-		return h.fail(newErrorf(errTooManyAttempts, textTooManyAttempts))
+	att, aerr := h.p.guard.admit(h.tenant, &h.params, ip, unixNow())
+	if aerr != nil {
+		return h.fail(aerr)
 	}
 	if cfg.mode == modeForward {
 		h.body = body
@@ -175,16 +171,18 @@ func (h *httpContext) onBody(body []byte) types.Action {
 	h.sentAt = time.Now()
 	_, derr := proxywasm.DispatchHttpCall(cfg.userStore.cluster, cfg.calloutHeaders(h.requestID),
 		calloutBody(h.tenant, &h.params, ip), nil, cfg.userStore.timeoutMS,
-		func(numHeaders, bodySize, _ int) { h.onStoreAnswer(key, numHeaders, bodySize) })
+		func(numHeaders, bodySize, _ int) { h.onStoreAnswer(att, numHeaders, bodySize) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
-		return h.fail(internalError("user store call not dispatched: " + derr.Error()))
+		e := internalError("user store call not dispatched: " + derr.Error())
+		h.settle(att, e)
+		return h.fail(e)
 	}
 	return types.ActionPause
 }
 
-func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
-	h.p.metrics.storeLatencyMS.Record(uint64(time.Since(h.sentAt).Milliseconds()))
+func (h *httpContext) onStoreAnswer(att attempt, numHeaders, bodySize int) {
+	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.sentAt).Milliseconds(), 0)))
 	a := storeAnswer{failed: numHeaders == 0}
 	var headers [][2]string
 	if !a.failed {
@@ -196,20 +194,13 @@ func (h *httpContext) onStoreAnswer(key [16]byte, numHeaders, bodySize int) {
 		}
 	}
 	answer, err := mapAnswer(a)
+	h.settle(att, err)
 	if err != nil {
 		if err.kind == errServer {
 			h.p.metrics.storeFailures.Increment(1)
 		}
-		if err.kind == errWrongCode {
-			if cerr := h.p.attempts.fail(key, time.Now().Unix()); cerr != nil {
-				proxywasm.LogWarn("passwordless_verify: " + cerr.Error())
-			}
-		}
 		h.fail(err)
 		return
-	}
-	if cerr := h.p.attempts.clear(key); cerr != nil {
-		proxywasm.LogWarn("passwordless_verify: " + cerr.Error())
 	}
 	if h.p.cfg.mode == modeForward {
 		h.forward(answer)
@@ -256,7 +247,10 @@ func (h *httpContext) forward(answer gjson.Result) {
 		return
 	}
 	// The body changed size; a stale content-length would corrupt the upstream request.
-	_ = proxywasm.ReplaceHttpRequestHeader("content-length", strconv.Itoa(len(body)))
+	if err := proxywasm.ReplaceHttpRequestHeader("content-length", strconv.Itoa(len(body))); err != nil {
+		h.fail(internalError("cannot set content-length: " + err.Error()))
+		return
+	}
 	h.succeed()
 	if err := proxywasm.ResumeHttpRequest(); err != nil {
 		proxywasm.LogError("passwordless_verify: cannot resume request: " + err.Error())
@@ -273,6 +267,9 @@ func (h *httpContext) succeed() {
 func (h *httpContext) fail(e *apiError) types.Action {
 	h.answered = true
 	if c, ok := h.p.metrics.errorsByCode[e.code()]; ok {
+		c.Increment(1)
+	}
+	if c, ok := h.p.metrics.byKind[e.kind]; ok {
 		c.Increment(1)
 	}
 	h.logOutcome(e.code(), e.logReason)

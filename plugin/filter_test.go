@@ -45,7 +45,8 @@ func TestRouting(t *testing.T) {
 func TestPluginStartFails(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		for cfg, field := range map[string]string{
-			``:                        "configuration: not valid JSON",
+			``:                        "configuration: empty; required: tenants, user_store.cluster",
+			`{}`:                      "tenants, user_store.cluster: required",
 			`{"tenants":{"acme":{}}}`: "user_store.cluster: required",
 			configWith(`"user_store": {"cluster": "userstore"}, "mode": "forward"`): "mode: unknown key",
 		} {
@@ -98,6 +99,47 @@ func TestUserStoreLatency(t *testing.T) {
 		}
 		if a := headerValue(h.callouts()[0].Headers, ":authority"); a != "userstore" {
 			t.Errorf(":authority %q, want the cluster name", a)
+		}
+	})
+}
+
+// TestRequestTrailers: a body that ends with trailers is read when they come (no body callback
+// says end of stream then), in both success modes, and a pass-through keeps them.
+func TestRequestTrailers(t *testing.T) {
+	trailers := [][2]string{{"x-checksum", "abc"}}
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
+		for _, chunk := range []int{0, 7} {
+			r := acme(validBody)
+			r.trailers, r.chunk = trailers, chunk
+			if got := vm.do(t, r); got.status != 200 || string(got.body) != `{"user_id":"u1"}` {
+				t.Errorf("chunk %d: %d %s", chunk, got.status, got.body)
+			}
+		}
+		r := acme(`{"client_id":"acme-web"}`)
+		r.trailers = trailers
+		checkError(t, vm.do(t, r), errMissingUsername, "")
+		r = request{method: "POST", path: "/other", body: "hello", trailers: trailers}
+		if got := vm.do(t, r); !got.forwarded || string(got.body) != "hello" {
+			t.Errorf("pass-through: %+v", got)
+		}
+		small := h.mustStart(t, configWith(`"max_request_bytes": 20, "user_store": {"cluster": "userstore"}`),
+			map[string]wasmhost.Cluster{"userstore": okStore()})
+		r = acme(validBody)
+		r.trailers, r.chunk = trailers, 10
+		checkError(t, small.do(t, r), errTooLarge, "")
+	})
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, configWith(forwardConfig), map[string]wasmhost.Cluster{"userstore": okStore()})
+		r := acme(validBody)
+		r.trailers = trailers
+		got := vm.do(t, r)
+		want := `{"client_id":"acme-web","connection":"email","username":"a@example.com"}`
+		if !got.forwarded || string(got.body) != want {
+			t.Fatalf("forwarded %v: %d %s", got.forwarded, got.status, got.body)
+		}
+		if v := headerValue(got.headers, "x-passwordless-user-id"); v != "u1" {
+			t.Errorf("identity header %q", v)
 		}
 	})
 }

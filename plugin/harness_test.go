@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
@@ -41,10 +43,15 @@ type outcome struct {
 
 type filterVM interface {
 	do(t testing.TB, r request) outcome
+	// doAll sends every request before any user store answer is delivered, as concurrent
+	// clients would, then delivers the answers; outcomes are in request order.
+	doAll(t testing.TB, rs []request) []outcome
 	counter(t testing.TB, name string) uint64
 	// histogramLast is the last value recorded in a histogram.
 	histogramLast(t testing.TB, name string) uint64
 	logs() []string
+	// sharedData reads the VM's shared data, as an operator of the host could.
+	sharedData(t testing.TB, key string) []byte
 }
 
 type harness struct {
@@ -148,7 +155,32 @@ func startNative(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster)
 	return &nativeVM{host: host, clusters: clusters}, nil
 }
 
+// nativeStream is a request sent to the emulator whose callouts are not yet answered.
+type nativeStream struct {
+	id   uint32
+	sent []byte // body that went upstream chunk by chunk
+	held bool   // the last chunk was held back (paused)
+}
+
 func (n *nativeVM) do(t testing.TB, r request) outcome {
+	t.Helper()
+	return n.finish(n.send(t, r))
+}
+
+func (n *nativeVM) doAll(t testing.TB, rs []request) []outcome {
+	t.Helper()
+	streams := make([]*nativeStream, len(rs))
+	for i, r := range rs {
+		streams[i] = n.send(t, r)
+	}
+	outs := make([]outcome, len(rs))
+	for i, s := range streams {
+		outs[i] = n.finish(s)
+	}
+	return outs
+}
+
+func (n *nativeVM) send(t testing.TB, r request) *nativeStream {
 	t.Helper()
 	host := n.host
 	src := r.source
@@ -158,32 +190,37 @@ func (n *nativeVM) do(t testing.TB, r request) outcome {
 	if err := host.SetProperty([]string{"source", "address"}, []byte(src)); err != nil {
 		t.Fatal(err)
 	}
-	id := host.InitializeHttpContext()
-	defer host.CompleteHttpContext(id)
+	s := &nativeStream{id: host.InitializeHttpContext()}
 	noBody := r.body == "" && r.trailers == nil
-	host.CallOnRequestHeaders(id, append(pseudoHeaders(r), r.headers...), noBody)
+	host.CallOnRequestHeaders(s.id, append(pseudoHeaders(r), r.headers...), noBody)
+	if noBody {
+		return s
+	}
 	// proxytest shows only the current chunk once the filter continues, so the harness keeps
 	// what went upstream chunk by chunk; a body held back (paused) goes when resumed.
-	var sent []byte
-	held := false
-	if !noBody {
-		parts := chunks(r.body, r.chunk)
-		for i, c := range parts {
-			if host.GetSentLocalResponse(id) != nil {
-				break
-			}
-			held = host.CallOnRequestBody(id, []byte(c), i == len(parts)-1 && r.trailers == nil) != types.ActionContinue
-			if !held {
-				sent = append(sent, host.GetCurrentRequestBody(id)...)
-			}
+	parts := chunks(r.body, r.chunk)
+	for i, c := range parts {
+		if host.GetSentLocalResponse(s.id) != nil {
+			break
 		}
-		if r.trailers != nil && host.GetSentLocalResponse(id) == nil {
-			host.CallOnRequestTrailers(id, r.trailers)
+		s.held = host.CallOnRequestBody(s.id, []byte(c), i == len(parts)-1 && r.trailers == nil) != types.ActionContinue
+		if !s.held {
+			s.sent = append(s.sent, host.GetCurrentRequestBody(s.id)...)
 		}
 	}
-	// Deliver user store answers until none is pending, as Envoy's event loop would.
+	if r.trailers != nil && host.GetSentLocalResponse(s.id) == nil {
+		host.CallOnRequestTrailers(s.id, r.trailers)
+	}
+	return s
+}
+
+// finish delivers the stream's user store answers until none is pending, as Envoy's event
+// loop would, and ends the stream.
+func (n *nativeVM) finish(s *nativeStream) outcome {
+	host := n.host
+	defer host.CompleteHttpContext(s.id)
 	for done := 0; ; {
-		attrs := host.GetCalloutAttributesFromContext(id)
+		attrs := host.GetCalloutAttributesFromContext(s.id)
 		if done == len(attrs) {
 			break
 		}
@@ -192,14 +229,15 @@ func (n *nativeVM) do(t testing.TB, r request) outcome {
 		}
 		done = len(attrs)
 	}
-	if lr := host.GetSentLocalResponse(id); lr != nil {
+	if lr := host.GetSentLocalResponse(s.id); lr != nil {
 		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data}
 	}
-	if host.GetCurrentHttpStreamAction(id) == types.ActionContinue {
-		if held {
-			sent = append(sent, host.GetCurrentRequestBody(id)...)
+	if host.GetCurrentHttpStreamAction(s.id) == types.ActionContinue {
+		sent := s.sent
+		if s.held {
+			sent = append(sent, host.GetCurrentRequestBody(s.id)...)
 		}
-		return outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(id), body: sent}
+		return outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(s.id), body: sent}
 	}
 	return outcome{paused: true}
 }
@@ -240,6 +278,15 @@ func (n *nativeVM) histogramLast(t testing.TB, name string) uint64 {
 	return v
 }
 
+// sharedData reads the emulator's store: natively the SDK calls go to proxytest.
+func (n *nativeVM) sharedData(t testing.TB, key string) []byte {
+	v, _, err := proxywasm.GetSharedData(key)
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func (n *nativeVM) logs() []string {
 	h := n.host
 	var all []string
@@ -261,6 +308,9 @@ func wasmModule(t testing.TB) *wasmhost.Module {
 	t.Helper()
 	moduleOnce.Do(func() {
 		path := filepath.Join("..", "build", "plugin.wasm")
+		if moduleErr = checkFresh(path); moduleErr != nil {
+			return
+		}
 		wasm, err := os.ReadFile(path)
 		if err != nil {
 			moduleErr = fmt.Errorf("%w (run make build)", err)
@@ -274,10 +324,56 @@ func wasmModule(t testing.TB) *wasmhost.Module {
 	return module
 }
 
-type wasmVM struct{ vm *wasmhost.VM }
+// wasmSources are what build.sh compiles into plugin.wasm, relative to this package.
+var wasmSources = []string{".", filepath.Join("..", "shared"), filepath.Join("..", "go.mod"),
+	filepath.Join("..", "go.sum"), filepath.Join("..", "build.sh")}
+
+// checkFresh refuses a plugin.wasm older than any of its sources: the wasm half of every test
+// would silently test the previous code.
+func checkFresh(wasmPath string) error {
+	info, err := os.Stat(wasmPath)
+	if err != nil {
+		return fmt.Errorf("%w (run make build)", err)
+	}
+	built := info.ModTime()
+	for _, root := range wasmSources {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && d.Name() == "testdata":
+				return filepath.SkipDir
+			case d.IsDir(), strings.HasSuffix(path, "_test.go"):
+				return nil
+			case root != filepath.Clean(path) && filepath.Ext(path) != ".go":
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if fi.ModTime().After(built) {
+				return fmt.Errorf("%s is older than %s: run make build (make test builds first)", wasmPath, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type wasmVM struct {
+	vm     *wasmhost.VM
+	shared *wasmhost.SharedData
+}
 
 func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, shared *wasmhost.SharedData) (*wasmVM, error) {
 	t.Helper()
+	if shared == nil {
+		shared = wasmhost.NewSharedData()
+	}
 	vm, err := wasmModule(t).NewVM(context.Background(), wasmhost.Config{
 		PluginConfig: []byte(cfg),
 		Clusters:     clusters,
@@ -292,13 +388,34 @@ func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, s
 		}
 		_ = vm.Close(context.Background())
 	})
-	return &wasmVM{vm: vm}, nil
+	return &wasmVM{vm: vm, shared: shared}, nil
 }
 
 func (w *wasmVM) do(t testing.TB, r request) outcome {
 	t.Helper()
+	return w.finish(t, w.send(t, r))
+}
+
+func (w *wasmVM) doAll(t testing.TB, rs []request) []outcome {
+	t.Helper()
+	streams := make([]*wasmhost.Stream, len(rs))
+	for i, r := range rs {
+		streams[i] = w.send(t, r)
+	}
+	outs := make([]outcome, len(rs))
+	for i, s := range streams {
+		outs[i] = w.finish(t, s)
+	}
+	return outs
+}
+
+// send runs the request's headers, body and trailers through the filter. Its callouts run
+// at once, but the host delivers their answers only when the stream is finished.
+func (w *wasmVM) send(t testing.TB, r request) *wasmhost.Stream {
+	t.Helper()
+	ctx := context.Background()
 	ph := pseudoHeaders(r)
-	res, err := w.vm.Do(context.Background(), wasmhost.Request{
+	s, err := w.vm.NewStream(wasmhost.Request{
 		Method:        ph[0][1],
 		Path:          ph[1][1],
 		Authority:     ph[2][1],
@@ -309,6 +426,36 @@ func (w *wasmVM) do(t testing.TB, r request) outcome {
 		SourceAddress: r.source,
 		Trailers:      r.trailers,
 	})
+	if err != nil {
+		t.Fatalf("wasm VM: %v", err)
+	}
+	if _, err := s.SendHeaders(ctx, r.body == "" && r.trailers == nil); err != nil {
+		t.Fatalf("wasm VM: %v", err)
+	}
+	parts := chunks(r.body, r.chunk)
+	for i, c := range parts {
+		if s.Ended() || c == "" {
+			break
+		}
+		if _, err := s.SendBody(ctx, []byte(c), i == len(parts)-1 && r.trailers == nil); err != nil {
+			t.Fatalf("wasm VM: %v", err)
+		}
+	}
+	if r.trailers != nil && !s.Ended() {
+		if _, err := s.SendTrailers(ctx, r.trailers); err != nil {
+			t.Fatalf("wasm VM: %v", err)
+		}
+	}
+	return s
+}
+
+func (w *wasmVM) finish(t testing.TB, s *wasmhost.Stream) outcome {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.Wait(ctx); err != nil {
+		t.Fatalf("wasm VM: %v", err)
+	}
+	res, err := s.Finish(ctx)
 	if err != nil {
 		t.Fatalf("wasm VM: %v", err)
 	}
@@ -335,6 +482,11 @@ func (w *wasmVM) histogramLast(t testing.TB, name string) uint64 {
 		t.Fatalf("histogram %s: nothing recorded", name)
 	}
 	return m.Samples[len(m.Samples)-1]
+}
+
+func (w *wasmVM) sharedData(_ testing.TB, key string) []byte {
+	v, _, _ := w.shared.Get("", key)
+	return v
 }
 
 func (w *wasmVM) logs() []string {

@@ -12,6 +12,15 @@ type metrics struct {
 	storeFailures  proxywasm.MetricCounter
 	storeLatencyMS proxywasm.MetricHistogram
 	errorsByCode   map[string]proxywasm.MetricCounter
+	// byKind tells apart answers that share an error code: SPEC 7 asks for the per-address
+	// 429 to be counted apart from the per-key one and from the store's own.
+	byKind map[errorKind]proxywasm.MetricCounter
+}
+
+var kindMetrics = map[errorKind]string{
+	errTooManyAttempts:      "attack_protection.key_blocked",
+	errSuspiciousIP:         "attack_protection.ip_throttled",
+	errStoreTooManyAttempts: "user_store_too_many_attempts",
 }
 
 func defineMetrics() *metrics {
@@ -21,6 +30,10 @@ func defineMetrics() *metrics {
 		storeFailures:  proxywasm.DefineCounterMetric(metricPrefix + "user_store_failures"),
 		storeLatencyMS: proxywasm.DefineHistogramMetric(metricPrefix + "user_store_latency_ms"),
 		errorsByCode:   map[string]proxywasm.MetricCounter{},
+		byKind:         map[errorKind]proxywasm.MetricCounter{},
+	}
+	for kind, name := range kindMetrics {
+		m.byKind[kind] = proxywasm.DefineCounterMetric(metricPrefix + name)
 	}
 	for _, e := range catalogue {
 		if _, ok := m.errorsByCode[e.code]; !ok {

@@ -25,7 +25,7 @@ func TestMetrics(t *testing.T) {
 		vm.do(t, request{headers: [][2]string{{"x-tenant-id", "nope"}}}) // bad.tenant
 		fail.Store(true)
 		vm.do(t, acme(validBody)) // server_error, a store failure
-		for name, want := range map[string]uint64{
+		checkCounters(t, vm, map[string]uint64{
 			"passwordless_verify.requests":              4,
 			"passwordless_verify.verified":              1,
 			"passwordless_verify.error.invalid_request": 1,
@@ -33,10 +33,16 @@ func TestMetrics(t *testing.T) {
 			"passwordless_verify.error.server_error":    1,
 			"passwordless_verify.error.access_denied":   0,
 			"passwordless_verify.user_store_failures":   1,
-		} {
-			if got := vm.counter(t, name); got != want {
-				t.Errorf("%s = %d, want %d", name, got, want)
-			}
-		}
+		})
 	})
+}
+
+// checkCounters asserts the value of each named counter.
+func checkCounters(t *testing.T, vm filterVM, want map[string]uint64) {
+	t.Helper()
+	for name, w := range want {
+		if got := vm.counter(t, name); got != w {
+			t.Errorf("%s = %d, want %d", name, got, w)
+		}
+	}
 }

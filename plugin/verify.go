@@ -34,7 +34,7 @@ func (c *config) checkHead(h requestHead) (string, *tenant, bodyKind, *apiError)
 	}
 	if h.contentLength != "" {
 		n, perr := strconv.ParseUint(strings.TrimSpace(h.contentLength), 10, 63)
-		if perr != nil || n > uint64(c.maxRequestBytes) {
+		if perr != nil || n > uint64(c.maxRequestBytes) { //nolint:gosec // G115: parseConfig bounds it to 1–1048576
 			return "", nil, 0, c.tooLarge()
 		}
 	}

@@ -51,7 +51,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Round robin, like connections spread over Envoy's workers.
-	i := int(f.next.Add(1) % uint64(len(f.vms)))
+	i := f.next.Add(1) % uint64(len(f.vms))
 	res, err := f.vms[i].Do(r.Context(), wasmhost.Request{
 		Method:        r.Method,
 		Path:          requestPath(r),

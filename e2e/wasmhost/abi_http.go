@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/tetratelabs/wazero/api"
 )
 
 // HTTP-stream host functions: header maps, bodies, local replies, continue/close, callouts.
@@ -149,7 +151,7 @@ func getHeaderMapSize(c *hostCall) uint32 {
 	if m == nil {
 		return statusBadArgument
 	}
-	if !c.putU32(c.u32(1), uint32(m.byteSize())) {
+	if !c.putU32(c.u32(1), size32(m.byteSize())) {
 		return statusInvalidMemoryAccess
 	}
 	return statusOK
@@ -222,7 +224,7 @@ func getBufferStatus(c *hostCall) uint32 {
 	if !found {
 		return statusNotFound
 	}
-	if !c.putU32(c.u32(1), uint32(len(data))) || !c.putU32(c.u32(2), 0) {
+	if !c.putU32(c.u32(1), size32(len(data))) || !c.putU32(c.u32(2), 0) {
 		return statusInvalidMemoryAccess
 	}
 	return statusOK
@@ -331,7 +333,7 @@ func httpCall(c *hostCall) uint32 {
 	hdrs, ok2 := c.read(c.u32(2), c.u32(3))
 	body, ok3 := c.read(c.u32(4), c.u32(5))
 	trls, ok4 := c.read(c.u32(6), c.u32(7))
-	timeout, tokenPtr := int32(c.u32(8)), c.u32(9)
+	timeout, tokenPtr := api.DecodeI32(c.stack[8]), c.u32(9)
 	if !ok1 || !ok2 || !ok3 || !ok4 || !c.putU32(tokenPtr, 0) {
 		return statusInvalidMemoryAccess
 	}

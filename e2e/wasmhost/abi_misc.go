@@ -81,11 +81,11 @@ func (vm *VM) property(path []string) ([]byte, bool) {
 		return []byte(s.req.SourceAddress), true
 	case "source.port":
 		_, port, err := net.SplitHostPort(s.req.SourceAddress)
-		n, err2 := strconv.ParseInt(port, 10, 64)
+		n, err2 := strconv.ParseUint(port, 10, 16)
 		if err != nil || err2 != nil {
 			return nil, false
 		}
-		return binary.LittleEndian.AppendUint64(nil, uint64(n)), true
+		return binary.LittleEndian.AppendUint64(nil, n), true
 	case "request.path":
 		return hdr(":path")
 	case "request.url_path":
@@ -195,7 +195,7 @@ func defineMetric(c *hostCall) uint32 {
 }
 
 func incrementMetric(c *hostCall) uint32 {
-	return c.vm.incrementMetric(c.u32(0), int64(c.stack[1]))
+	return c.vm.incrementMetric(c.u32(0), int64(c.stack[1])) //nolint:gosec // G115: an i64 argument arrives as raw bits; this reads them as the ABI's signed offset
 }
 
 func recordMetric(c *hostCall) uint32 { return c.vm.recordMetric(c.u32(0), c.stack[1]) }

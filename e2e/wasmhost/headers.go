@@ -20,10 +20,10 @@ func encodePairs(pairs [][2]string) []byte {
 		size += 8 + len(p[0]) + len(p[1]) + 2
 	}
 	b := make([]byte, 4, size)
-	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
+	binary.LittleEndian.PutUint32(b, size32(len(pairs)))
 	for _, p := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
+		b = binary.LittleEndian.AppendUint32(b, size32(len(p[0])))
+		b = binary.LittleEndian.AppendUint32(b, size32(len(p[1])))
 	}
 	for _, p := range pairs {
 		b = append(b, p[0]...)

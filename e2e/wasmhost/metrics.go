@@ -114,7 +114,7 @@ func (vm *VM) incrementMetric(id uint32, offset int64) uint32 {
 			return statusNotFound
 		}
 		vm.stats.mu.Lock()
-		ref.m.Value += uint64(offset) // two's complement: a negative offset subtracts
+		ref.m.Value += uint64(offset) //nolint:gosec // G115: two's complement on purpose: a negative offset subtracts
 		vm.stats.mu.Unlock()
 		return statusOK
 	}

@@ -156,7 +156,7 @@ type hostCall struct {
 	stack []uint64
 }
 
-func (c *hostCall) u32(i int) uint32 { return uint32(c.stack[i]) }
+func (c *hostCall) u32(i int) uint32 { return api.DecodeU32(c.stack[i]) }
 
 func i32s(n int) []api.ValueType {
 	t := make([]api.ValueType, n)

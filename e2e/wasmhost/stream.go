@@ -212,7 +212,7 @@ func (s *Stream) SendHeaders(ctx context.Context, endOfStream bool) (HeadersActi
 	}
 	s.headersLive = true
 	raw, err := s.vm.invoke(ctx, "proxy_on_request_headers", s.id, s.vm.fnRequestHeaders,
-		uint64(s.id), uint64(s.headers.len()), b2u(endOfStream))
+		uint64(s.id), uint64(size32(s.headers.len())), b2u(endOfStream))
 	if err != nil {
 		return HeadersNotDelivered, s.vmErr()
 	}
@@ -386,7 +386,7 @@ func (s *Stream) SendTrailers(ctx context.Context, trailers [][2]string) (Header
 
 func (s *Stream) decodeTrailers(ctx context.Context) HeadersAction {
 	s.trailersLive, s.trailersSeen = true, true
-	raw, err := s.vm.invoke(ctx, "proxy_on_request_trailers", s.id, s.vm.fnRequestTrailers, uint64(s.id), uint64(s.trailers.len()))
+	raw, err := s.vm.invoke(ctx, "proxy_on_request_trailers", s.id, s.vm.fnRequestTrailers, uint64(s.id), uint64(size32(s.trailers.len())))
 	if err != nil {
 		return HeadersNotDelivered
 	}
@@ -477,7 +477,7 @@ func (s *Stream) sendLocal(ctx context.Context, status uint32, body []byte, hdrs
 	}
 	s.respLive = true
 	raw, err := s.vm.invoke(ctx, "proxy_on_response_headers", s.id, s.vm.fnResponseHeaders,
-		uint64(s.id), uint64(h.len()), b2u(len(body) == 0))
+		uint64(s.id), uint64(size32(h.len())), b2u(len(body) == 0))
 	if err != nil {
 		return
 	}
@@ -514,7 +514,7 @@ func (s *Stream) sendLocalBody(ctx context.Context) {
 // finishLocal snapshots the reply as the client would get it now.
 func (s *Stream) finishLocal() {
 	if st, ok := s.respHeaders.get(":status"); ok {
-		if n, err := strconv.Atoi(st); err == nil {
+		if n, err := strconv.ParseUint(st, 10, 32); err == nil {
 			s.local.Status = uint32(n)
 		}
 	}

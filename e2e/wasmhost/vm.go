@@ -239,7 +239,7 @@ func (vm *VM) invokeBool(ctx context.Context, name string, fn api.Function, arg 
 	if err != nil {
 		return false, err
 	}
-	return uint32(res) != 0, nil
+	return api.DecodeU32(res) != 0, nil
 }
 
 func (vm *VM) lastErrorSuffix() string {
@@ -485,7 +485,7 @@ func (vm *VM) Close(ctx context.Context) error {
 	if vm.Err() == nil && vm.rootID != 0 {
 		res, err := vm.invoke(ctx, "proxy_on_done", vm.rootID, vm.fnDone, uint64(vm.rootID))
 		vm.runAfter(ctx)
-		if err == nil && vm.fnDone != nil && uint32(res) == 0 {
+		if err == nil && vm.fnDone != nil && api.DecodeU32(res) == 0 {
 			vm.pendingDone = true
 			vm.waitDone(ctx)
 		}

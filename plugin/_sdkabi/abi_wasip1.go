@@ -9,6 +9,7 @@
 package internal
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -29,7 +30,7 @@ func wasmOnMemoryAllocate(size uint32) unsafe.Pointer {
 	}
 	buf := make([]byte, size)
 	pinned = append(pinned, buf)
-	return unsafe.Pointer(&buf[0])
+	return unsafe.Pointer(&buf[0]) //nolint:gosec // G103: the ABI returns guest memory as a pointer; pinned keeps it alive
 }
 
 // unpin drops the pins once a returning host call has handed its buffers to the guest.
@@ -40,12 +41,32 @@ func unpin() {
 	pinned = pinned[:0]
 }
 
-// ptr turns an address the host wrote into a 32-bit slot into a Go pointer to that buffer.
-func ptr(addr uint32) *byte {
+// buffer finds the buffer at an address the host wrote into a 32-bit slot. The host returns
+// only memory it got from proxy_on_memory_allocate during this call, so the buffer is among
+// the pinned ones; looking it up there, rather than turning the integer into a pointer, keeps
+// the GC's view exact and refuses an address or size the guest never handed out.
+func buffer(addr, size uint32) (*byte, bool) {
 	if addr == 0 {
-		return nil
+		return nil, size == 0
 	}
-	return (*byte)(unsafe.Pointer(uintptr(addr)))
+	for _, buf := range pinned {
+		if uintptr(unsafe.Pointer(&buf[0])) == uintptr(addr) { //nolint:gosec // G103: compares addresses, never makes a pointer of one
+			return &buf[0], uint64(size) <= uint64(len(buf))
+		}
+	}
+	return nil, false
+}
+
+// u32 narrows a length or offset to the ABI's i32. Guest memory is 32-bit, so a real length
+// always fits; a caller's nonsense value is clamped, never wrapped.
+func u32(n int) uint32 {
+	switch {
+	case n < 0:
+		return 0
+	case n > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(n)
 }
 
 func b2u(b bool) uint32 {
@@ -102,7 +123,7 @@ func wasmOnResponseTrailers(contextID, n uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_http_call_response
-func wasmOnHttpCallResponse(rootID, calloutID, headers, bodySize, trailers uint32) {
+func wasmOnHTTPCallResponse(rootID, calloutID, headers, bodySize, trailers uint32) {
 	proxyOnHttpCallResponse(rootID, calloutID, int(headers), int(bodySize), int(trailers))
 }
 
@@ -211,7 +232,7 @@ func hostContinueStream(streamType uint32) uint32
 func hostCloseStream(streamType uint32) uint32
 
 //go:wasmimport env proxy_http_call
-func hostHttpCall(upstream *byte, upstreamLen uint32, headers *byte, headersLen uint32, body *byte, bodyLen uint32,
+func hostHTTPCall(upstream *byte, upstreamLen uint32, headers *byte, headersLen uint32, body *byte, bodyLen uint32,
 	trailers *byte, trailersLen uint32, timeout uint32, retID *uint32) uint32
 
 //go:wasmimport env proxy_call_foreign_function
@@ -243,48 +264,52 @@ type wasmHost struct{}
 
 // out stores a host-returned buffer into the SDK's out-parameters and releases the pins.
 func out(st uint32, data, size uint32, retData **byte, retSize *int) Status {
-	if Status(st) == StatusOK {
-		*retData = ptr(data)
-		*retSize = int(size)
+	defer unpin()
+	if Status(st) != StatusOK {
+		return Status(st)
 	}
-	unpin()
-	return Status(st)
+	p, ok := buffer(data, size)
+	if !ok {
+		return StatusInternalFailure
+	}
+	*retData, *retSize = p, int(size)
+	return StatusOK
 }
 
 func (wasmHost) ProxyLog(level LogLevel, msg *byte, n int) Status {
-	return Status(hostLog(uint32(level), msg, uint32(n)))
+	return Status(hostLog(uint32(level), msg, u32(n)))
 }
 
 func (wasmHost) ProxySetProperty(path *byte, pathLen int, val *byte, valLen int) Status {
-	return Status(hostSetProperty(path, uint32(pathLen), val, uint32(valLen)))
+	return Status(hostSetProperty(path, u32(pathLen), val, u32(valLen)))
 }
 
 func (wasmHost) ProxyGetProperty(path *byte, pathLen int, retData **byte, retSize *int) Status {
 	var data, size uint32
-	return out(hostGetProperty(path, uint32(pathLen), &data, &size), data, size, retData, retSize)
+	return out(hostGetProperty(path, u32(pathLen), &data, &size), data, size, retData, retSize)
 }
 
 func (wasmHost) ProxySendLocalResponse(status uint32, details *byte, detailsLen int, body *byte, bodyLen int,
 	headers *byte, headersLen int, grpcStatus int32) Status {
-	return Status(hostSendLocalResponse(status, details, uint32(detailsLen), body, uint32(bodyLen),
-		headers, uint32(headersLen), grpcStatus))
+	return Status(hostSendLocalResponse(status, details, u32(detailsLen), body, u32(bodyLen),
+		headers, u32(headersLen), grpcStatus))
 }
 
 func (wasmHost) ProxyGetSharedData(key *byte, keyLen int, retData **byte, retSize *int, retCas *uint32) Status {
 	var data, size uint32
-	return out(hostGetSharedData(key, uint32(keyLen), &data, &size, retCas), data, size, retData, retSize)
+	return out(hostGetSharedData(key, u32(keyLen), &data, &size, retCas), data, size, retData, retSize)
 }
 
 func (wasmHost) ProxySetSharedData(key *byte, keyLen int, val *byte, valLen int, cas uint32) Status {
-	return Status(hostSetSharedData(key, uint32(keyLen), val, uint32(valLen), cas))
+	return Status(hostSetSharedData(key, u32(keyLen), val, u32(valLen), cas))
 }
 
 func (wasmHost) ProxyRegisterSharedQueue(name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostRegisterSharedQueue(name, uint32(nameLen), retID))
+	return Status(hostRegisterSharedQueue(name, u32(nameLen), retID))
 }
 
 func (wasmHost) ProxyResolveSharedQueue(vmID *byte, vmIDLen int, name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostResolveSharedQueue(vmID, uint32(vmIDLen), name, uint32(nameLen), retID))
+	return Status(hostResolveSharedQueue(vmID, u32(vmIDLen), name, u32(nameLen), retID))
 }
 
 func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
@@ -293,20 +318,20 @@ func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize 
 }
 
 func (wasmHost) ProxyEnqueueSharedQueue(queueID uint32, val *byte, valLen int) Status {
-	return Status(hostEnqueueSharedQueue(queueID, val, uint32(valLen)))
+	return Status(hostEnqueueSharedQueue(queueID, val, u32(valLen)))
 }
 
 func (wasmHost) ProxyGetHeaderMapValue(mt MapType, key *byte, keyLen int, retData **byte, retSize *int) Status {
 	var data, size uint32
-	return out(hostGetHeaderMapValue(uint32(mt), key, uint32(keyLen), &data, &size), data, size, retData, retSize)
+	return out(hostGetHeaderMapValue(uint32(mt), key, u32(keyLen), &data, &size), data, size, retData, retSize)
 }
 
 func (wasmHost) ProxyAddHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
-	return Status(hostAddHeaderMapValue(uint32(mt), key, uint32(keyLen), val, uint32(valLen)))
+	return Status(hostAddHeaderMapValue(uint32(mt), key, u32(keyLen), val, u32(valLen)))
 }
 
 func (wasmHost) ProxyReplaceHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
-	return Status(hostReplaceHeaderMapValue(uint32(mt), key, uint32(keyLen), val, uint32(valLen)))
+	return Status(hostReplaceHeaderMapValue(uint32(mt), key, u32(keyLen), val, u32(valLen)))
 }
 
 func (wasmHost) ProxyContinueStream(st StreamType) Status {
@@ -318,7 +343,7 @@ func (wasmHost) ProxyCloseStream(st StreamType) Status {
 }
 
 func (wasmHost) ProxyRemoveHeaderMapValue(mt MapType, key *byte, keyLen int) Status {
-	return Status(hostRemoveHeaderMapValue(uint32(mt), key, uint32(keyLen)))
+	return Status(hostRemoveHeaderMapValue(uint32(mt), key, u32(keyLen)))
 }
 
 func (wasmHost) ProxyGetHeaderMapPairs(mt MapType, retData **byte, retSize *int) Status {
@@ -327,28 +352,29 @@ func (wasmHost) ProxyGetHeaderMapPairs(mt MapType, retData **byte, retSize *int)
 }
 
 func (wasmHost) ProxySetHeaderMapPairs(mt MapType, data *byte, n int) Status {
-	return Status(hostSetHeaderMapPairs(uint32(mt), data, uint32(n)))
+	return Status(hostSetHeaderMapPairs(uint32(mt), data, u32(n)))
 }
 
 func (wasmHost) ProxyGetBufferBytes(bt BufferType, start, maxSize int, retData **byte, retSize *int) Status {
 	var data, size uint32
-	st := hostGetBufferBytes(uint32(bt), uint32(start), uint32(maxSize), &data, &size)
+	st := hostGetBufferBytes(uint32(bt), u32(start), u32(maxSize), &data, &size)
 	return out(st, data, size, retData, retSize)
 }
 
 func (wasmHost) ProxySetBufferBytes(bt BufferType, start, maxSize int, data *byte, n int) Status {
-	return Status(hostSetBufferBytes(uint32(bt), uint32(start), uint32(maxSize), data, uint32(n)))
+	return Status(hostSetBufferBytes(uint32(bt), u32(start), u32(maxSize), data, u32(n)))
 }
 
+// ProxyHttpCall keeps the name the SDK's ProxyWasmHost interface gives it.
 func (wasmHost) ProxyHttpCall(upstream *byte, upstreamLen int, headers *byte, headersLen int, body *byte,
 	bodyLen int, trailers *byte, trailersLen int, timeout uint32, retID *uint32) Status {
-	return Status(hostHttpCall(upstream, uint32(upstreamLen), headers, uint32(headersLen), body, uint32(bodyLen),
-		trailers, uint32(trailersLen), timeout, retID))
+	return Status(hostHTTPCall(upstream, u32(upstreamLen), headers, u32(headersLen), body, u32(bodyLen),
+		trailers, u32(trailersLen), timeout, retID))
 }
 
 func (wasmHost) ProxyCallForeignFunction(name *byte, nameLen int, param *byte, paramLen int, retData **byte, retSize *int) Status {
 	var data, size uint32
-	st := hostCallForeignFunction(name, uint32(nameLen), param, uint32(paramLen), &data, &size)
+	st := hostCallForeignFunction(name, u32(nameLen), param, u32(paramLen), &data, &size)
 	return out(st, data, size, retData, retSize)
 }
 
@@ -363,7 +389,7 @@ func (wasmHost) ProxySetEffectiveContext(contextID uint32) Status {
 func (wasmHost) ProxyDone() Status { return Status(hostDone()) }
 
 func (wasmHost) ProxyDefineMetric(mt MetricType, name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostDefineMetric(uint32(mt), name, uint32(nameLen), retID))
+	return Status(hostDefineMetric(uint32(mt), name, u32(nameLen), retID))
 }
 
 func (wasmHost) ProxyIncrementMetric(metricID uint32, offset int64) Status {
