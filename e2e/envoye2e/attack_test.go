@@ -1,0 +1,64 @@
+package envoye2e
+
+import (
+	"sync"
+	"testing"
+)
+
+// TestParallelGuessesOneKey (SPEC 7, an attempt in flight counts): 20 guesses for one key sent
+// at once through both workers, against a store that takes its time. At most max_attempts
+// reach the store; the others get 429 at once.
+func TestParallelGuessesOneKey(t *testing.T) {
+	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
+		e2eConfig(cfg)
+		set(cfg, "attack_protection.max_attempts", 3)
+	}})
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { statuses[i] = s.verify(t, nil, verifyBody(slowFailUser, "000000")).status })
+	}
+	wg.Wait()
+	counts := map[int]int{}
+	for _, st := range statuses {
+		counts[st]++
+	}
+	if hits := s.storeHit.get(); hits > 3 || counts[401] != hits || counts[429] != n-hits {
+		t.Fatalf("store calls %d, answers %v: want at most 3 store calls, 401 for each, 429 for the rest", hits, counts)
+	}
+	if workers := workerConnections(t, s); len(workers) != 2 || workers[0] == 0 || workers[1] == 0 {
+		t.Errorf("connections per worker %v: the test did not exercise both VMs", workers)
+	}
+}
+
+// TestIPThrottling (SPEC 7, per-address throttling): failures across usernames from one
+// address block that address; another client behind the trusted balancer is unaffected.
+func TestIPThrottling(t *testing.T) {
+	s := startStack(t, stackOptions{
+		config: func(cfg map[string]any) {
+			e2eConfig(cfg)
+			set(cfg, "attack_protection.ip_max_failures", 3)
+		},
+		bootstrap: trustOneHop,
+	})
+	const suspicious = "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator."
+	from := func(ip, user string) answer {
+		return s.verify(t, map[string]string{"x-forwarded-for": ip}, verifyBody(user, "000000"))
+	}
+	// Unknown users of the reference store's connection: each fails, each its own attack key.
+	s.addUser(t, "known@e2e.test", "u-known")
+	for _, user := range []string{"a@e2e.test", "b@e2e.test", "c@e2e.test"} {
+		if a := from("203.0.113.1", user); a.status != 401 {
+			t.Fatalf("failure for %s: got %d %s", user, a.status, a.body)
+		}
+	}
+	hits := s.storeHit.get()
+	checkError(t, from("203.0.113.1", "s-200@e2e.test"), 429, "too_many_attempts", suspicious, false)
+	if s.storeHit.get() != hits {
+		t.Error("a throttled address reached the store")
+	}
+	if a := from("203.0.113.2", "s-200@e2e.test"); a.status != 200 {
+		t.Fatalf("another client: got %d %s", a.status, a.body)
+	}
+}
