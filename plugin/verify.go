@@ -138,7 +138,7 @@ func (c *config) validate(tenantName string, t *tenant, p *verifyParams) *apiErr
 		return newError(errNotPasswordless)
 	case !conn.enabled:
 		return newError(errConnectionDisabled)
-	case !t.clients[p.clientID][p.connection]:
+	case !t.clients[p.clientID].connections[p.connection]:
 		return newError(errConnectionNotForClient)
 	}
 	return nil
