@@ -50,6 +50,8 @@ type verifyParams struct {
 	clientID, username, code, connection string
 	scope                                string
 	scopeInvalid                         bool // scope present, not null, and not a string (SPEC row 11)
+	// Only in the query of GET verify_redirect (SPEC 12); "" in a POST body.
+	redirectURI, state, nonce string
 }
 
 // bodyError is a rejected body. dotted distinguishes SPEC row 5 (a key containing ".") from
