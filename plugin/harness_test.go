@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ type request struct {
 	chunk                   int // deliver the body in chunks of this size; 0 = one chunk
 	source                  string
 	trailers                [][2]string
+	upstream                *wasmhost.UpstreamResponse // the answer to a forwarded request
 }
 
 type outcome struct {
@@ -36,7 +38,9 @@ type outcome struct {
 	headers   [][2]string // local answer headers, or the forwarded request headers
 	body      []byte      // local answer body, or the forwarded request body
 	forwarded bool
-	paused    bool // neither answered nor forwarded: a stuck request
+	paused    bool                       // neither answered nor forwarded: a stuck request
+	response  *wasmhost.UpstreamResponse // request.upstream as the filter passed it on
+	path      string                     // :path as the filter left it, for the access log
 }
 
 type filterVM interface {
@@ -192,16 +196,28 @@ func (n *nativeVM) do(t testing.TB, r request) outcome {
 		}
 		done = len(attrs)
 	}
+	path := headerValue(host.GetCurrentRequestHeaders(id), ":path")
 	if lr := host.GetSentLocalResponse(id); lr != nil {
-		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data}
+		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data, path: path}
 	}
 	if host.GetCurrentHttpStreamAction(id) == types.ActionContinue {
 		if held {
 			sent = append(sent, host.GetCurrentRequestBody(id)...)
 		}
-		return outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(id), body: sent}
+		o := outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(id), body: sent, path: path}
+		if up := r.upstream; up != nil {
+			status := [][2]string{{":status", strconv.Itoa(int(up.Status))}}
+			host.CallOnResponseHeaders(id, append(status, up.Headers...), len(up.Body) == 0)
+			o.response = &wasmhost.UpstreamResponse{Status: up.Status, Body: up.Body}
+			for _, kv := range host.GetCurrentResponseHeaders(id) {
+				if kv[0] != ":status" {
+					o.response.Headers = append(o.response.Headers, kv)
+				}
+			}
+		}
+		return o
 	}
-	return outcome{paused: true}
+	return outcome{paused: true, path: path}
 }
 
 // deliver runs one callout against its cluster. proxytest accepts any cluster name, so an
@@ -308,17 +324,26 @@ func (w *wasmVM) do(t testing.TB, r request) outcome {
 		ChunkSize:     r.chunk,
 		SourceAddress: r.source,
 		Trailers:      r.trailers,
+		Upstream:      upstreamOf(r),
 	})
 	if err != nil {
 		t.Fatalf("wasm VM: %v", err)
 	}
+	path := headerValue(res.RequestHeaders, ":path")
 	switch {
 	case res.Local != nil:
-		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body}
+		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body, path: path}
 	case res.Forwarded:
-		return outcome{forwarded: true, headers: res.Headers, body: res.Body}
+		return outcome{forwarded: true, headers: res.Headers, body: res.Body, response: res.Response, path: path}
 	}
-	return outcome{paused: true}
+	return outcome{paused: true, path: path}
+}
+
+func upstreamOf(r request) func(context.Context, *wasmhost.Result) (*wasmhost.UpstreamResponse, error) {
+	if r.upstream == nil {
+		return nil
+	}
+	return func(context.Context, *wasmhost.Result) (*wasmhost.UpstreamResponse, error) { return r.upstream, nil }
 }
 
 func (w *wasmVM) counter(t testing.TB, name string) uint64 {
