@@ -277,3 +277,31 @@ func TestWithoutCode(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectCodeNeverLogged: SPEC 9 and 12.6 on the redirect step: not in a log line, an
+// answer or :path, whatever the store says.
+func TestRedirectCodeNeverLogged(t *testing.T) {
+	const code = "S3CRET-0TP"
+	vmTest(t, func(t *testing.T, h *harness) {
+		for _, store := range []wasmhost.Cluster{okStore(), storeReply("401", `{"error":"invalid_user_password"}`), storeReply("500", "")} {
+			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": store})
+			for _, q := range []string{
+				redirectQuery(map[string]string{"verification_code": code}),
+				redirectQuery(map[string]string{"otp": code, "verification_code": ""}),
+				redirectQuery(map[string]string{"verification_code": code, "connection": "sms"}),
+				redirectQuery(map[string]string{"verification_code": code, "redirect_uri": "https://evil.example"}),
+				redirectQuery(map[string]string{"verification_code": code}) + "&verification_code=x",
+			} {
+				got := vm.do(t, redirectRequest(q))
+				if strings.Contains(string(got.body), code) || strings.Contains(headerValue(got.headers, "location"), code) || strings.Contains(got.path, code) {
+					t.Errorf("the code is in the answer or :path: %d %v %s %s", got.status, got.headers, got.body, got.path)
+				}
+			}
+			for _, l := range vm.logs() {
+				if strings.Contains(l, code) {
+					t.Errorf("log line carries the code: %s", l)
+				}
+			}
+		}
+	})
+}
