@@ -3,7 +3,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build test lint fmt check fuzz bench clean
+.PHONY: build test lint fmt check fuzz bench clean browser
 
 build:
 	./build.sh
@@ -16,6 +16,14 @@ test: build
 .PHONY: run
 run: build
 	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
+
+# browser runs the hosted login page flow in Debian's Chromium (apt-get install chromium) with
+# auth0.js, against the local stack in both modes; screenshots go to build/browser.
+CHROMIUM ?= /usr/bin/chromium
+browser: build
+	@test -x $(CHROMIUM) || { echo "browser: no $(CHROMIUM); apt-get install -y chromium"; exit 1; }
+	cd e2e/browser && npm ci --no-audit --no-fund
+	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \

@@ -12,6 +12,8 @@
 //               web origin and its /callback a callback of client acme-web
 //   SHOTS_DIR   where screenshots go (default ../../build/browser)
 //   CHROMIUM    the browser (default /usr/bin/chromium)
+//   HOST_RESOLVER_RULES  optional Chromium --host-resolver-rules, to reach a stack whose tenant
+//               host does not resolve to loopback (e.g. "MAP acme.auth.example.com 127.0.0.1")
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -56,7 +58,9 @@ before(async () => {
     res.writeHead(200, { 'content-type': f[1], 'cache-control': 'no-store' }).end(await readFile(f[0]));
   });
   await new Promise((resolve, reject) => server.once('error', reject).listen(PAGE_PORT, '127.0.0.1', resolve));
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  const args = ['--no-sandbox'];
+  if (process.env.HOST_RESOLVER_RULES) args.push(`--host-resolver-rules=${process.env.HOST_RESOLVER_RULES}`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   await mkdir(SHOTS_DIR, { recursive: true });
 });
 
