@@ -30,25 +30,25 @@ func parseClient(field string, v gjson.Result, conns map[string]connection) (*cl
 			})
 		},
 		"callbacks": func(f string, v gjson.Result) error {
-			return stringList(f, v, "URLs", func(u string) error {
-				if reason := callbackProblem(u); reason != "" {
-					return errors.New(f + ": " + strconv.Quote(u) + " " + reason)
-				}
-				cl.callbacks = append(cl.callbacks, u)
-				return nil
-			})
+			return urlList(f, v, "URLs", callbackProblem, &cl.callbacks)
 		},
 		"web_origins": func(f string, v gjson.Result) error {
-			return stringList(f, v, "origins", func(o string) error {
-				if reason := originProblem(o); reason != "" {
-					return errors.New(f + ": " + strconv.Quote(o) + " " + reason)
-				}
-				cl.webOrigins = append(cl.webOrigins, o)
-				return nil
-			})
+			return urlList(f, v, "origins", originProblem, &cl.webOrigins)
 		},
 	})
 	return cl, err
+}
+
+// urlList appends to dst each member of an array of strings that problem finds nothing
+// wrong with, and fails naming the first one it does.
+func urlList(field string, v gjson.Result, what string, problem func(string) string, dst *[]string) error {
+	return stringList(field, v, what, func(u string) error {
+		if reason := problem(u); reason != "" {
+			return errors.New(field + ": " + strconv.Quote(u) + " " + reason)
+		}
+		*dst = append(*dst, u)
+		return nil
+	})
 }
 
 // stringList calls fn with each member of an array of strings.

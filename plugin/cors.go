@@ -32,12 +32,7 @@ func isPreflight(headers [][2]string) bool {
 func (h *httpContext) preflight(headers [][2]string) types.Action {
 	cfg := h.p.cfg
 	origin, _ := lookup(headers, "origin")
-	var tenantHeader string
-	if cfg.tenantHeader != "" {
-		tenantHeader, _ = lookup(headers, cfg.tenantHeader)
-	}
-	authority, _ := lookup(headers, ":authority")
-	name, t, err := cfg.resolveTenant(tenantHeader, authority)
+	name, t, err := cfg.tenantOf(headers)
 	h.tenant = name
 	if err != nil || !t.webOrigins[origin] {
 		return h.fail(newError(errOriginNotAllowed))

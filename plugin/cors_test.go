@@ -101,32 +101,28 @@ func TestCrossOriginVerify(t *testing.T) {
 		{name: "row 8 with CORS", req: acme(`{"client_id":"acme-web","connection":"email","otp":"1"}`, origin(appOrigin)), want: errMissingUsername, cors: appOrigin},
 		{name: "row 15 with CORS", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`, origin(appOrigin)), want: errConnectionDisabled, cors: appOrigin},
 	}
-	for _, mode := range []string{modeRespond, modeForward} {
-		vmTest(t, func(t *testing.T, h *harness) {
-			vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "on_success": {"mode": "`+mode+`"}`),
-				map[string]wasmhost.Cluster{"userstore": okStore()})
-			for _, c := range cases {
-				t.Run(mode+"/"+c.name, func(t *testing.T) {
-					req := c.req
-					req.upstream = &wasmhost.UpstreamResponse{Status: 200, Headers: [][2]string{{"content-type", "text/plain"}}, Body: []byte("ok")}
-					got := vm.do(t, req)
-					headers := got.headers
-					switch {
-					case !c.wantOK:
-						checkError(t, got, c.want, "")
-					case mode == modeForward:
-						if !got.forwarded || got.response == nil {
-							t.Fatalf("not forwarded: %d %s", got.status, got.body)
-						}
-						headers = got.response.Headers
-					case got.status != 200:
-						t.Fatalf("status %d %s", got.status, got.body)
+	bothModes(t, func(t *testing.T, _ *harness, vm filterVM, mode string) {
+		for _, c := range cases {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				req := c.req
+				req.upstream = &wasmhost.UpstreamResponse{Status: 200, Headers: [][2]string{{"content-type", "text/plain"}}, Body: []byte("ok")}
+				got := vm.do(t, req)
+				headers := got.headers
+				switch {
+				case !c.wantOK:
+					checkError(t, got, c.want, "")
+				case mode == modeForward:
+					if !got.forwarded || got.response == nil {
+						t.Fatalf("not forwarded: %d %s", got.status, got.body)
 					}
-					checkCORS(t, headers, c.cors)
-				})
-			}
-		})
-	}
+					headers = got.response.Headers
+				case got.status != 200:
+					t.Fatalf("status %d %s", got.status, got.body)
+				}
+				checkCORS(t, headers, c.cors)
+			})
+		}
+	})
 }
 
 // TestCrossOriginStoreAnswers: answers after the client is known carry the CORS headers.

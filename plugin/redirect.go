@@ -22,12 +22,7 @@ func (h *httpContext) onRedirect(headers [][2]string, path string) types.Action 
 			return h.fail(internalError("cannot remove the code from :path: " + err.Error()))
 		}
 	}
-	var tenantHeader string
-	if cfg.tenantHeader != "" {
-		tenantHeader, _ = lookup(headers, cfg.tenantHeader)
-	}
-	authority, _ := lookup(headers, ":authority")
-	name, t, err := cfg.resolveTenant(tenantHeader, authority)
+	name, t, err := cfg.tenantOf(headers)
 	if err != nil {
 		return h.fail(err)
 	}

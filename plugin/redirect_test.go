@@ -109,24 +109,32 @@ func TestRedirectRows(t *testing.T) {
 			checkRedirectError(t, got, "http://127.0.0.1:3000/cb?x=1&error=", errMissingUsername, "st/1 &")
 		}},
 	}
+	bothModes(t, func(t *testing.T, h *harness, vm filterVM, mode string) {
+		for _, c := range cases {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				before := len(h.callouts())
+				got := vm.do(t, c.req)
+				c.check(t, got)
+				if got.forwarded {
+					t.Error("forwarded")
+				}
+				if len(h.callouts()) != before {
+					t.Error("the user store was called")
+				}
+				checkNoCodeInPath(t, got)
+			})
+		}
+	})
+}
+
+// bothModes runs f natively and on plugin.wasm, in respond and in forward mode, with a store
+// that verifies every code.
+func bothModes(t *testing.T, f func(t *testing.T, h *harness, vm filterVM, mode string)) {
 	for _, mode := range []string{modeRespond, modeForward} {
 		vmTest(t, func(t *testing.T, h *harness) {
 			vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "on_success": {"mode": "`+mode+`"}`),
 				map[string]wasmhost.Cluster{"userstore": okStore()})
-			for _, c := range cases {
-				t.Run(mode+"/"+c.name, func(t *testing.T) {
-					before := len(h.callouts())
-					got := vm.do(t, c.req)
-					c.check(t, got)
-					if got.forwarded {
-						t.Error("forwarded")
-					}
-					if len(h.callouts()) != before {
-						t.Error("the user store was called")
-					}
-					checkNoCodeInPath(t, got)
-				})
-			}
+			f(t, h, vm, mode)
 		})
 	}
 }

@@ -88,6 +88,16 @@ func (c *config) resolveTenant(header, authority string) (string, *tenant, *apiE
 	return name, t, nil
 }
 
+// tenantOf resolves the tenant of a request that has no body to wait for.
+func (c *config) tenantOf(headers [][2]string) (string, *tenant, *apiError) {
+	var tenantHeader string
+	if c.tenantHeader != "" {
+		tenantHeader, _ = lookup(headers, c.tenantHeader)
+	}
+	authority, _ := lookup(headers, ":authority")
+	return c.resolveTenant(tenantHeader, authority)
+}
+
 // stripPort removes the port from host:port, and the brackets from an IPv6 literal.
 func stripPort(host string) string {
 	if strings.HasPrefix(host, "[") {
