@@ -93,7 +93,9 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if err := proxywasm.ReplaceHttpResponseHeader("access-control-allow-origin", h.corsOrigin); err != nil {
 		proxywasm.LogWarn("passwordless_verify: cannot set access-control-allow-origin: " + err.Error())
 	}
-	vary, err := proxywasm.GetHttpResponseHeader("vary")
+	// All headers in one call, as on the request side (the module imports no single-header read).
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	vary, _ := lookup(headers, "vary")
 	switch {
 	case err != nil || vary == "":
 		err = proxywasm.ReplaceHttpResponseHeader("vary", "origin")
