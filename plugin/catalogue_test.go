@@ -2,7 +2,7 @@ package main
 
 import "testing"
 
-// TestCatalogueMatchesSpec pins every row to SPEC sections 5 and 6, written out here by hand:
+// TestCatalogueMatchesSpec pins every row to SPEC sections 5, 6, 12 and 13, written out here by hand:
 // the other tests read the catalogue, so a wrong catalogue must fail this one.
 func TestCatalogueMatchesSpec(t *testing.T) {
 	spec := []struct {
@@ -19,6 +19,9 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 		{errDottedField, 400, "invalid_request", `Fields with "." are not allowed, please remove all dotted fields`, false},
 		{errMissingClientID, 400, "invalid_request", "missing client_id parameter", true},
 		{errInvalidClient, 403, "unauthorized_client", "invalid client", true},
+		{errOriginNotAllowed, 403, "access_denied", "Origin not allowed", true},
+		{errMissingRedirectURI, 400, "invalid_request", "missing redirect_uri parameter", true},
+		{errRedirectURINotAllowed, 400, "invalid_request", "redirect_uri is not an allowed callback URL for this client", true},
 		{errMissingUsername, 400, "invalid_request", "missing username parameter", true},
 		{errMissingPassword, 400, "invalid_request", "missing password parameter", true},
 		{errMissingConnection, 400, "invalid_request", "missing connection parameter", true},

@@ -14,6 +14,7 @@ import (
 // Defaults of SPEC section 2.
 const (
 	defaultVerifyPath      = "/passwordless/verify"
+	defaultRedirectPath    = "/passwordless/verify_redirect"
 	defaultMaxRequestBytes = 16384
 	defaultTimeoutMS       = 1000
 	defaultMaxAttempts     = 10
@@ -35,6 +36,7 @@ const (
 
 type config struct {
 	verifyPath      string
+	redirectPath    string
 	maxRequestBytes int
 	tenantHeader    string
 	hostSuffix      string
@@ -55,7 +57,8 @@ type config struct {
 
 type tenant struct {
 	connections map[string]connection
-	clients     map[string]map[string]bool // client id → its connection names
+	clients     map[string]*client
+	webOrigins  map[string]bool // of all its clients: the preflight's answer (SPEC 13)
 }
 
 type connection struct {
@@ -87,6 +90,7 @@ func parseConfig(data []byte) (*config, error) {
 	root := gjson.ParseBytes(data)
 	c := &config{
 		verifyPath:      defaultVerifyPath,
+		redirectPath:    defaultRedirectPath,
 		maxRequestBytes: defaultMaxRequestBytes,
 		maxAttempts:     defaultMaxAttempts,
 		windowSeconds:   defaultWindowSeconds,
@@ -98,6 +102,9 @@ func parseConfig(data []byte) (*config, error) {
 	err := object(root, "", map[string]func(string, gjson.Result) error{
 		"verify_path": func(f string, v gjson.Result) error {
 			return urlPath(f, v, &c.verifyPath)
+		},
+		"verify_redirect_path": func(f string, v gjson.Result) error {
+			return urlPath(f, v, &c.redirectPath)
 		},
 		"max_request_bytes": func(f string, v gjson.Result) error {
 			return integer(f, v, 1, maxMaxRequestBytes, &c.maxRequestBytes)
@@ -129,6 +136,9 @@ func parseConfig(data []byte) (*config, error) {
 	}
 	if c.userStore.authority == "" {
 		c.userStore.authority = c.userStore.cluster
+	}
+	if c.redirectPath == c.verifyPath {
+		return nil, errors.New("verify_redirect_path: must differ from verify_path")
 	}
 	return c, nil
 }
@@ -197,7 +207,7 @@ func (c *config) parseTenants(field string, v gjson.Result) error {
 }
 
 func parseTenant(field string, v gjson.Result) (*tenant, error) {
-	t := &tenant{connections: map[string]connection{}, clients: map[string]map[string]bool{}}
+	t := &tenant{connections: map[string]connection{}, clients: map[string]*client{}, webOrigins: map[string]bool{}}
 	var clients gjson.Result
 	err := object(v, field, map[string]func(string, gjson.Result) error{
 		"connections": func(f string, v gjson.Result) error {
@@ -224,30 +234,12 @@ func parseTenant(field string, v gjson.Result) (*tenant, error) {
 		return nil, errors.New(f + ": must be an object")
 	}
 	err = eachMember(clients, f, func(id string, cv gjson.Result) error {
-		cf := f + "." + id
-		conns := map[string]bool{}
-		t.clients[id] = conns
-		return object(cv, cf, map[string]func(string, gjson.Result) error{
-			"connections": func(f string, v gjson.Result) error {
-				if !v.IsArray() {
-					return errors.New(f + ": must be an array of connection names")
-				}
-				var err error
-				v.ForEach(func(_, name gjson.Result) bool {
-					_, known := t.connections[name.Str]
-					switch {
-					case name.Type != gjson.String:
-						err = errors.New(f + ": must be an array of connection names")
-					case !known:
-						err = errors.New(f + ": " + strconv.Quote(name.Str) + " is not a connection of this tenant")
-					default:
-						conns[name.Str] = true
-					}
-					return err == nil
-				})
-				return err
-			},
-		})
+		cl, err := parseClient(f+"."+id, cv, t.connections)
+		t.clients[id] = cl
+		for _, o := range cl.webOrigins {
+			t.webOrigins[o] = true
+		}
+		return err
 	})
 	return t, err
 }

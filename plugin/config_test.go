@@ -24,7 +24,7 @@ func TestParseConfigFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.tenants["acme"].clients["acme-web"]["sms"] || c.tenants["acme"].connections["sms"].enabled {
+	if !c.tenants["acme"].clients["acme-web"].connections["sms"] || c.tenants["acme"].connections["sms"].enabled {
 		t.Errorf("tenant acme: %+v", c.tenants["acme"])
 	}
 	if !c.tenants["acme"].connections["magic"].enabled {
@@ -158,4 +158,82 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted without its required fields: %+v", c)
 		}
 	})
+}
+
+// TestParseConfigClientURLs: SPEC 2's callbacks and web_origins, and verify_redirect_path.
+func TestParseConfigClientURLs(t *testing.T) {
+	const head = `{"user_store":{"cluster":"us"},"tenants":{"acme":{"clients":{"web":`
+	okCases := []struct{ client, redirectPath string }{
+		{`{}`, ""},
+		{`{"callbacks":[],"web_origins":[]}`, ""},
+		{`{"callbacks":["https://app.example.com/cb","https://app.example.com:8443/cb?x=1","http://localhost:3000/cb","http://127.0.0.1/cb","https://[2001:db8::1]/cb"]}`, ""},
+		{`{"web_origins":["https://app.example.com","http://127.0.0.1:3000","http://localhost","https://[::1]:8443","http://app.example.com"]}`, ""},
+		{`{}`, "/login/redirect"},
+	}
+	for _, c := range okCases {
+		cfg := head + c.client + `}}}}`
+		if c.redirectPath != "" {
+			cfg = `{"user_store":{"cluster":"us"},"tenants":{"acme":{}},"verify_redirect_path":"` + c.redirectPath + `"}`
+		}
+		got, err := parseConfig([]byte(cfg))
+		if err != nil {
+			t.Errorf("%s: %v", c.client, err)
+			continue
+		}
+		want := defaultRedirectPath
+		if c.redirectPath != "" {
+			want = c.redirectPath
+		}
+		if got.redirectPath != want {
+			t.Errorf("redirect path %q, want %q", got.redirectPath, want)
+		}
+	}
+	c, err := parseConfig([]byte(head + `{"callbacks":["https://a.example/cb"],"web_origins":["https://a.example"]},"m":{"web_origins":["http://127.0.0.1:3000"]}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := c.tenants["acme"]
+	if len(acme.clients["web"].callbacks) != 1 || len(acme.clients["m"].callbacks) != 0 ||
+		!acme.webOrigins["https://a.example"] || !acme.webOrigins["http://127.0.0.1:3000"] || len(acme.webOrigins) != 2 {
+		t.Errorf("clients %+v %+v, tenant origins %v", acme.clients["web"], acme.clients["m"], acme.webOrigins)
+	}
+
+	const f = "tenants.acme.clients.web."
+	for _, e := range []struct{ client, want string }{
+		{`{"callbacks":"https://a.example/cb"}`, f + "callbacks: must be an array of URLs"},
+		{`{"callbacks":[1]}`, f + "callbacks: must be an array of URLs"},
+		{`{"callbacks":["/cb"]}`, f + `callbacks: "/cb" must start with https:// or http://`},
+		{`{"callbacks":["ftp://a.example/cb"]}`, f + `callbacks: "ftp://a.example/cb" must start with https://`},
+		{`{"callbacks":["HTTPS://a.example/cb"]}`, f + `callbacks: "HTTPS://a.example/cb" must start with https://`},
+		{`{"callbacks":["http://a.example/cb"]}`, f + `callbacks: "http://a.example/cb" must use https (http only for localhost and 127.0.0.1)`},
+		{`{"callbacks":["http://127.0.0.2/cb"]}`, f + `callbacks: "http://127.0.0.2/cb" must use https`},
+		{`{"callbacks":["https://a.example/cb#x"]}`, f + `callbacks: "https://a.example/cb#x" must not have a fragment`},
+		{`{"callbacks":["https://u@a.example/cb"]}`, f + `callbacks: "https://u@a.example/cb" must name a host, without user information`},
+		{`{"callbacks":["https:///cb"]}`, f + `callbacks: "https:///cb" must name a host`},
+		{`{"callbacks":["https://a.example:0/cb"]}`, f + `callbacks: "https://a.example:0/cb" has an invalid port`},
+		{`{"callbacks":["https://a.example:99999"]}`, f + `callbacks: "https://a.example:99999" has an invalid port`},
+		{`{"callbacks":["https://a.example/a b"]}`, f + `callbacks: "https://a.example/a b" must be ASCII`},
+		{`{"callbacks":["https://a.example/é"]}`, f + `callbacks: "https://a.example/é" must be ASCII`},
+		{`{"web_origins":["https://a.example/"]}`, f + `web_origins: "https://a.example/" must be scheme://host[:port] with nothing after it`},
+		{`{"web_origins":["https://a.example?x"]}`, f + `web_origins: "https://a.example?x" must be scheme://host[:port] with nothing after it`},
+		{`{"web_origins":["https://A.example"]}`, f + `web_origins: "https://A.example" must be lower case`},
+		{`{"web_origins":["https://a.example:443"]}`, f + `web_origins: "https://a.example:443" must leave out the default port`},
+		{`{"web_origins":["http://a.example:80"]}`, f + `web_origins: "http://a.example:80" must leave out the default port`},
+		{`{"web_origins":["*"]}`, f + `web_origins: "*" must start with https:// or http://`},
+		{`{"web_origins":[null]}`, f + "web_origins: must be an array of origins"},
+		{`{"web_orgins":[]}`, f + "web_orgins: unknown key"},
+	} {
+		_, err := parseConfig([]byte(head + e.client + `}}}}`))
+		if err == nil || !strings.HasPrefix(err.Error(), e.want) {
+			t.Errorf("%s\n got %v\nwant prefix %q", e.client, err, e.want)
+		}
+	}
+	for cfg, want := range map[string]string{
+		`{"user_store":{"cluster":"us"},"tenants":{"acme":{}},"verify_redirect_path":"nope"}`:                 "verify_redirect_path: must be a path",
+		`{"user_store":{"cluster":"us"},"tenants":{"acme":{}},"verify_redirect_path":"/passwordless/verify"}`: "verify_redirect_path: must differ from verify_path",
+	} {
+		if _, err := parseConfig([]byte(cfg)); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", cfg, err, want)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +55,8 @@ type httpContext struct {
 
 	handled   bool // a verify request this filter owns
 	answered  bool // a local answer was sent or the request was let through
+	resumed   bool // let through upstream after a successful verification
+	route     route
 	kind      bodyKind
 	tenant    string
 	t         *tenant
@@ -63,6 +64,11 @@ type httpContext struct {
 	params    verifyParams
 	body      []byte
 	sentAt    time.Time
+	// redirectTo is the checked redirect_uri of GET verify_redirect: once set, errors are
+	// redirects to it (SPEC 12).
+	redirectTo string
+	origin     string // a cross-origin request's origin header (SPEC 13)
+	corsOrigin string // the origin every answer allows; "" for none
 }
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
@@ -83,12 +89,19 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	}
 	method, _ := lookup(headers, ":method")
 	path, _ := lookup(headers, ":path")
-	if !cfg.handles(method, path) {
+	h.route = cfg.route(method, path)
+	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
 		return types.ActionContinue
 	}
 	h.handled = true
-	h.p.metrics.requests.Increment(1)
 	h.requestID, _ = lookup(headers, "x-request-id")
+	if h.route == routePreflight {
+		return h.preflight(headers)
+	}
+	h.p.metrics.requests.Increment(1)
+	if h.route == routeRedirect {
+		return h.onRedirect(headers, path)
+	}
 
 	var head requestHead
 	if cfg.tenantHeader != "" {
@@ -98,10 +111,11 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	head.contentType, _ = lookup(headers, "content-type")
 	head.contentLength, _ = lookup(headers, "content-length")
 	name, t, kind, err := cfg.checkHead(head)
+	h.tenant, h.t, h.kind = name, t, kind
+	h.setOrigin(headers)
 	if err != nil {
 		return h.fail(err)
 	}
-	h.tenant, h.t, h.kind = name, t, kind
 	if endOfStream {
 		return h.onBody(nil)
 	}
@@ -111,10 +125,10 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 }
 
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
-	if !h.handled {
+	if !h.handled || h.resumed {
 		return types.ActionContinue
 	}
-	if h.answered {
+	if h.answered || h.route == routeRedirect { // the redirect step reads no body
 		return types.ActionPause
 	}
 	if bodySize > h.p.cfg.maxRequestBytes {
@@ -129,10 +143,10 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 // OnHttpRequestTrailers ends a body that came with trailers: no body callback says
 // end_of_stream then.
 func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
-	if !h.handled {
+	if !h.handled || h.resumed {
 		return types.ActionContinue
 	}
-	if h.answered {
+	if h.answered || h.route == routeRedirect {
 		return types.ActionPause
 	}
 	return h.readBody(h.p.cfg.maxRequestBytes + 1)
@@ -157,16 +171,30 @@ func (h *httpContext) onBody(body []byte) types.Action {
 		return h.fail(bodyErrorToAPI(berr))
 	}
 	h.params = params
-	if err := cfg.validate(h.tenant, h.t, &h.params); err != nil {
+	cl, err := checkClient(h.t, &h.params)
+	if err == nil {
+		err = h.checkOrigin(cl)
+	}
+	if err == nil {
+		err = cfg.validate(h.tenant, h.t, cl, &h.params)
+	}
+	if err != nil {
 		return h.fail(err)
 	}
+	if cfg.mode == modeForward {
+		h.body = body
+	}
+	return h.callStore()
+}
+
+// callStore asks the user store about the validated parameters, after attack protection
+// (SPEC 6 and 7); both the POST and the redirect step come here.
+func (h *httpContext) callStore() types.Action {
+	cfg := h.p.cfg
 	ip := clientIP()
 	att, aerr := h.p.guard.admit(h.tenant, &h.params, ip, unixNow())
 	if aerr != nil {
 		return h.fail(aerr)
-	}
-	if cfg.mode == modeForward {
-		h.body = body
 	}
 	h.sentAt = time.Now()
 	_, derr := proxywasm.DispatchHttpCall(cfg.userStore.cluster, cfg.calloutHeaders(h.requestID),
@@ -202,16 +230,27 @@ func (h *httpContext) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 		h.fail(err)
 		return
 	}
-	if h.p.cfg.mode == modeForward {
+	switch {
+	case h.p.cfg.mode == modeForward:
 		h.forward(answer)
-		return
+	case h.redirectTo != "":
+		h.respondRedirect(answer, headers)
+	default:
+		h.respond(answer, headers)
 	}
-	h.respond(answer, headers)
 }
 
 // respond answers 200 with the store's object and the configured pass_headers.
 func (h *httpContext) respond(answer gjson.Result, storeHeaders [][2]string) {
-	headers := slices.Clip(jsonHeaders)
+	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
+	h.succeed()
+	if err := proxywasm.SendHttpResponse(200, headers, []byte(answer.Raw), -1); err != nil {
+		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
+	}
+}
+
+// passHeaders appends the store answer's headers named in pass_headers.
+func (h *httpContext) passHeaders(headers, storeHeaders [][2]string) [][2]string {
 	for _, name := range h.p.cfg.passHeaders {
 		for _, kv := range storeHeaders {
 			if strings.EqualFold(kv[0], name) {
@@ -219,13 +258,11 @@ func (h *httpContext) respond(answer gjson.Result, storeHeaders [][2]string) {
 			}
 		}
 	}
-	h.succeed()
-	if err := proxywasm.SendHttpResponse(200, headers, []byte(answer.Raw), -1); err != nil {
-		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
-	}
+	return headers
 }
 
-// forward lets the request go upstream with identity headers and without the code.
+// forward lets the request go upstream with identity headers and without the code (the
+// redirect step's code left :path before anything was decided).
 func (h *httpContext) forward(answer gjson.Result) {
 	for _, ih := range h.p.cfg.identityHeaders {
 		v, ok := identityValue(ih.field, h.tenant, &h.params, answer)
@@ -241,17 +278,20 @@ func (h *httpContext) forward(answer gjson.Result) {
 			return
 		}
 	}
-	body := stripCodeFields(h.kind, h.body)
-	if err := proxywasm.ReplaceHttpRequestBody(body); err != nil {
-		h.fail(internalError("cannot replace body: " + err.Error()))
-		return
-	}
-	// The body changed size; a stale content-length would corrupt the upstream request.
-	if err := proxywasm.ReplaceHttpRequestHeader("content-length", strconv.Itoa(len(body))); err != nil {
-		h.fail(internalError("cannot set content-length: " + err.Error()))
-		return
+	if h.route == routeVerify {
+		body := stripCodeFields(h.kind, h.body)
+		if err := proxywasm.ReplaceHttpRequestBody(body); err != nil {
+			h.fail(internalError("cannot replace body: " + err.Error()))
+			return
+		}
+		// The body changed size; a stale content-length would corrupt the upstream request.
+		if err := proxywasm.ReplaceHttpRequestHeader("content-length", strconv.Itoa(len(body))); err != nil {
+			h.fail(internalError("cannot set content-length: " + err.Error()))
+			return
+		}
 	}
 	h.succeed()
+	h.resumed = true
 	if err := proxywasm.ResumeHttpRequest(); err != nil {
 		proxywasm.LogError("passwordless_verify: cannot resume request: " + err.Error())
 	}
@@ -273,7 +313,11 @@ func (h *httpContext) fail(e *apiError) types.Action {
 		c.Increment(1)
 	}
 	h.logOutcome(e.code(), e.logReason)
-	if err := proxywasm.SendHttpResponse(e.status(), jsonHeaders, errorBody(e), -1); err != nil {
+	status, headers, body := e.status(), h.answerHeaders(), errorBody(e)
+	if h.redirectTo != "" {
+		status, headers, body = 302, h.errorRedirect(e), nil
+	}
+	if err := proxywasm.SendHttpResponse(status, headers, body, -1); err != nil {
 		proxywasm.LogError("passwordless_verify: cannot send answer: " + err.Error())
 	}
 	return types.ActionPause

@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ type request struct {
 	chunk                   int // deliver the body in chunks of this size; 0 = one chunk
 	source                  string
 	trailers                [][2]string
+	upstream                *wasmhost.UpstreamResponse // the answer to a forwarded request
 }
 
 type outcome struct {
@@ -38,7 +40,9 @@ type outcome struct {
 	headers   [][2]string // local answer headers, or the forwarded request headers
 	body      []byte      // local answer body, or the forwarded request body
 	forwarded bool
-	paused    bool // neither answered nor forwarded: a stuck request
+	paused    bool                       // neither answered nor forwarded: a stuck request
+	response  *wasmhost.UpstreamResponse // request.upstream as the filter passed it on
+	path      string                     // :path as the filter left it, for the access log
 }
 
 type filterVM interface {
@@ -157,9 +161,10 @@ func startNative(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster)
 
 // nativeStream is a request sent to the emulator whose callouts are not yet answered.
 type nativeStream struct {
-	id   uint32
-	sent []byte // body that went upstream chunk by chunk
-	held bool   // the last chunk was held back (paused)
+	id       uint32
+	sent     []byte                     // body that went upstream chunk by chunk
+	held     bool                       // the last chunk was held back (paused)
+	upstream *wasmhost.UpstreamResponse // the upstream's answer if the request goes there
 }
 
 func (n *nativeVM) do(t testing.TB, r request) outcome {
@@ -190,7 +195,7 @@ func (n *nativeVM) send(t testing.TB, r request) *nativeStream {
 	if err := host.SetProperty([]string{"source", "address"}, []byte(src)); err != nil {
 		t.Fatal(err)
 	}
-	s := &nativeStream{id: host.InitializeHttpContext()}
+	s := &nativeStream{id: host.InitializeHttpContext(), upstream: r.upstream}
 	noBody := r.body == "" && r.trailers == nil
 	host.CallOnRequestHeaders(s.id, append(pseudoHeaders(r), r.headers...), noBody)
 	if noBody {
@@ -229,17 +234,29 @@ func (n *nativeVM) finish(s *nativeStream) outcome {
 		}
 		done = len(attrs)
 	}
+	path := headerValue(host.GetCurrentRequestHeaders(s.id), ":path")
 	if lr := host.GetSentLocalResponse(s.id); lr != nil {
-		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data}
+		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data, path: path}
 	}
 	if host.GetCurrentHttpStreamAction(s.id) == types.ActionContinue {
 		sent := s.sent
 		if s.held {
 			sent = append(sent, host.GetCurrentRequestBody(s.id)...)
 		}
-		return outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(s.id), body: sent}
+		o := outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(s.id), body: sent, path: path}
+		if up := s.upstream; up != nil {
+			status := [][2]string{{":status", strconv.Itoa(int(up.Status))}}
+			host.CallOnResponseHeaders(s.id, append(status, up.Headers...), len(up.Body) == 0)
+			o.response = &wasmhost.UpstreamResponse{Status: up.Status, Body: up.Body}
+			for _, kv := range host.GetCurrentResponseHeaders(s.id) {
+				if kv[0] != ":status" {
+					o.response.Headers = append(o.response.Headers, kv)
+				}
+			}
+		}
+		return o
 	}
-	return outcome{paused: true}
+	return outcome{paused: true, path: path}
 }
 
 // deliver runs one callout against its cluster. proxytest accepts any cluster name, so an
@@ -393,7 +410,7 @@ func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, s
 
 func (w *wasmVM) do(t testing.TB, r request) outcome {
 	t.Helper()
-	return w.finish(t, w.send(t, r))
+	return w.finish(t, w.send(t, r), r.upstream)
 }
 
 func (w *wasmVM) doAll(t testing.TB, rs []request) []outcome {
@@ -404,7 +421,7 @@ func (w *wasmVM) doAll(t testing.TB, rs []request) []outcome {
 	}
 	outs := make([]outcome, len(rs))
 	for i, s := range streams {
-		outs[i] = w.finish(t, s)
+		outs[i] = w.finish(t, s, rs[i].upstream)
 	}
 	return outs
 }
@@ -449,23 +466,31 @@ func (w *wasmVM) send(t testing.TB, r request) *wasmhost.Stream {
 	return s
 }
 
-func (w *wasmVM) finish(t testing.TB, s *wasmhost.Stream) outcome {
+// finish delivers the stream's callouts, passes the upstream's answer (if any) through the
+// filter when the request went upstream, and ends the stream.
+func (w *wasmVM) finish(t testing.TB, s *wasmhost.Stream, upstream *wasmhost.UpstreamResponse) outcome {
 	t.Helper()
 	ctx := context.Background()
 	if err := s.Wait(ctx); err != nil {
 		t.Fatalf("wasm VM: %v", err)
 	}
+	if upstream != nil && s.Snapshot().Forwarded {
+		if err := s.Respond(ctx, upstream); err != nil {
+			t.Fatalf("wasm VM: %v", err)
+		}
+	}
 	res, err := s.Finish(ctx)
 	if err != nil {
 		t.Fatalf("wasm VM: %v", err)
 	}
+	path := headerValue(res.RequestHeaders, ":path")
 	switch {
 	case res.Local != nil:
-		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body}
+		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body, path: path}
 	case res.Forwarded:
-		return outcome{forwarded: true, headers: res.Headers, body: res.Body}
+		return outcome{forwarded: true, headers: res.Headers, body: res.Body, response: res.Response, path: path}
 	}
-	return outcome{paused: true}
+	return outcome{paused: true, path: path}
 }
 
 func (w *wasmVM) counter(t testing.TB, name string) uint64 {

@@ -31,18 +31,25 @@ func (c *config) calloutHeaders(requestID string) [][2]string {
 }
 
 // calloutBody is built from the validated values, never copied from the client, so extra or
-// duplicate client fields cannot change what the store reads.
+// duplicate client fields cannot change what the store reads. Only the redirect step has a
+// redirect_uri (SPEC 12 requires one before the store is asked).
 func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
 	r := userstore.Request{
-		Tenant:     tenantName,
-		ClientID:   p.clientID,
-		Connection: p.connection,
-		Username:   p.username,
-		OTP:        p.code,
-		Scope:      p.scope,
-		IP:         ip,
+		Tenant:      tenantName,
+		ClientID:    p.clientID,
+		Connection:  p.connection,
+		Username:    p.username,
+		OTP:         p.code,
+		Scope:       p.scope,
+		IP:          ip,
+		Step:        userstore.StepVerify,
+		RedirectURI: p.redirectURI,
+		Nonce:       p.nonce,
 	}
-	return r.AppendJSON(make([]byte, 0, 160+len(p.username)+len(p.code)+len(p.clientID)))
+	if p.redirectURI != "" {
+		r.Step = userstore.StepRedirect
+	}
+	return r.AppendJSON(make([]byte, 0, 180+len(p.username)+len(p.code)+len(p.clientID)+len(p.redirectURI)+len(p.nonce)))
 }
 
 // storeAnswer is the user store's answer as the host delivered it.

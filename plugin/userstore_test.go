@@ -123,7 +123,7 @@ func TestUserStoreCallout(t *testing.T) {
 				t.Errorf("callout header %s = %q, want %q", kv[0], headerValue(c.Headers, kv[0]), kv[1])
 			}
 		}
-		want := `{"tenant":"acme","client_id":"acme-web","connection":"email","username":"A@Example.com","otp":"12 34","scope":"openid","ip":"2001:db8::1"}`
+		want := `{"tenant":"acme","client_id":"acme-web","connection":"email","username":"A@Example.com","otp":"12 34","scope":"openid","ip":"2001:db8::1","step":"verify"}`
 		if string(c.Body) != want {
 			t.Errorf("callout body\n got %s\nwant %s", c.Body, want)
 		}

@@ -13,20 +13,35 @@ type requestHead struct {
 	contentLength string
 }
 
-// handles reports whether the filter owns this request: POST to exactly verify_path, with
-// the query string ignored.
-func (c *config) handles(method, path string) bool {
-	if method != "POST" {
-		return false
-	}
+// route is which of the filter's endpoints a request is for.
+type route uint8
+
+const (
+	routeNone      route = iota // not the filter's: passes through
+	routeVerify                 // POST verify_path
+	routeRedirect               // GET verify_redirect_path (SPEC 12)
+	routePreflight              // OPTIONS verify_path, a CORS preflight when it has the headers (SPEC 13)
+)
+
+// route finds the endpoint by method and exact path, with the query string ignored.
+func (c *config) route(method, path string) route {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	return path == c.verifyPath
+	switch {
+	case method == "POST" && path == c.verifyPath:
+		return routeVerify
+	case method == "GET" && path == c.redirectPath:
+		return routeRedirect
+	case method == "OPTIONS" && path == c.verifyPath:
+		return routePreflight
+	}
+	return routeNone
 }
 
 // checkHead makes every decision the headers allow (SPEC 3), in catalogue order: tenant,
-// declared size, content type.
+// declared size, content type. The tenant is returned even when a later check fails, since
+// CORS (SPEC 13) depends on it.
 func (c *config) checkHead(h requestHead) (string, *tenant, bodyKind, *apiError) {
 	name, t, err := c.resolveTenant(h.tenantHeader, h.authority)
 	if err != nil {
@@ -35,7 +50,7 @@ func (c *config) checkHead(h requestHead) (string, *tenant, bodyKind, *apiError)
 	if h.contentLength != "" {
 		n, perr := strconv.ParseUint(strings.TrimSpace(h.contentLength), 10, 63)
 		if perr != nil || n > uint64(c.maxRequestBytes) { //nolint:gosec // G115: parseConfig bounds it to 1–1048576
-			return "", nil, 0, c.tooLarge()
+			return name, t, 0, c.tooLarge()
 		}
 	}
 	kind, err := parseContentType(h.contentType)
@@ -71,6 +86,16 @@ func (c *config) resolveTenant(header, authority string) (string, *tenant, *apiE
 		return "", nil, newErrorf(errBadTenant, "tenant "+name+" is not configured")
 	}
 	return name, t, nil
+}
+
+// tenantOf resolves the tenant of a request that has no body to wait for.
+func (c *config) tenantOf(headers [][2]string) (string, *tenant, *apiError) {
+	var tenantHeader string
+	if c.tenantHeader != "" {
+		tenantHeader, _ = lookup(headers, c.tenantHeader)
+	}
+	authority, _ := lookup(headers, ":authority")
+	return c.resolveTenant(tenantHeader, authority)
 }
 
 // stripPort removes the port from host:port, and the brackets from an IPv6 literal.
@@ -112,13 +137,21 @@ func quoteSafe(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-// validate runs SPEC 5 rows 6 to 16 against the tenant's clients and connections.
-func (c *config) validate(tenantName string, t *tenant, p *verifyParams) *apiError {
+// checkClient runs SPEC 5 rows 6 and 7 and returns the client.
+func checkClient(t *tenant, p *verifyParams) (*client, *apiError) {
+	if p.clientID == "" {
+		return nil, newError(errMissingClientID)
+	}
+	cl := t.clients[p.clientID]
+	if cl == nil {
+		return nil, newError(errInvalidClient)
+	}
+	return cl, nil
+}
+
+// validate runs SPEC 5 rows 8 to 16 against the client and the tenant's connections.
+func (c *config) validate(tenantName string, t *tenant, cl *client, p *verifyParams) *apiError {
 	switch {
-	case p.clientID == "":
-		return newError(errMissingClientID)
-	case t.clients[p.clientID] == nil:
-		return newError(errInvalidClient)
 	case p.username == "":
 		return newError(errMissingUsername)
 	case p.code == "":
@@ -138,7 +171,7 @@ func (c *config) validate(tenantName string, t *tenant, p *verifyParams) *apiErr
 		return newError(errNotPasswordless)
 	case !conn.enabled:
 		return newError(errConnectionDisabled)
-	case !t.clients[p.clientID][p.connection]:
+	case !cl.connections[p.connection]:
 		return newError(errConnectionNotForClient)
 	}
 	return nil

@@ -20,8 +20,11 @@ const testConfig = `{
         "magic": {"strategy": "email"}
       },
       "clients": {
-        "acme-web": {"connections": ["email", "sms", "Username-Password-Authentication"]},
-        "acme-magic": {"connections": ["magic"]}
+        "acme-web": {"connections": ["email", "sms", "Username-Password-Authentication"],
+          "callbacks": ["https://app.example.com/callback", "http://127.0.0.1:3000/cb?x=1"],
+          "web_origins": ["https://app.example.com"]},
+        "acme-magic": {"connections": ["magic"], "callbacks": ["https://magic.example.com/cb"],
+          "web_origins": ["https://magic.example.com"]}
       }
     },
     "globex": {

@@ -11,9 +11,11 @@ import (
 )
 
 // ExampleConfig is the plugin configuration used when none is given: tenant acme with the
-// passwordless connections email and sms, client acme-web using both, the tenant taken from
-// x-tenant-id, and identity headers named so that forward mode has something to set (and so
-// that a client-sent copy is removed in either mode).
+// passwordless connections email and sms, client acme-web using both (with a login page on
+// http://127.0.0.1:3000 as its web origin and /callback there as its callback), the tenant
+// taken from x-tenant-id or from a host under .localhost (acme.localhost, for browsers, which
+// send no tenant header), and identity headers named so that forward mode has something to
+// set (and so that a client-sent copy is removed in either mode).
 //
 //go:embed example-config.json
 var ExampleConfig []byte

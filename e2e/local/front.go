@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -52,6 +53,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Round robin, like connections spread over Envoy's workers.
 	i := f.next.Add(1) % uint64(len(f.vms))
+	var upErr error
 	res, err := f.vms[i].Do(r.Context(), wasmhost.Request{
 		Method:        r.Method,
 		Path:          requestPath(r),
@@ -59,8 +61,26 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Headers:       requestHeaders(r),
 		Body:          body,
 		SourceAddress: r.RemoteAddr,
+		// The upstream's answer goes back through the filter, as in Envoy (CORS, SPEC 13).
+		Upstream: func(ctx context.Context, fwd *wasmhost.Result) (*wasmhost.UpstreamResponse, error) {
+			if len(body) > maxBufferedBody {
+				upErr = errBodyOverBuffer
+				return nil, upErr
+			}
+			resp, err := f.proxy(ctx, r, fwd)
+			upErr = err
+			return resp, err
+		},
 	})
 	switch {
+	case errors.Is(upErr, errBodyOverBuffer):
+		// The filter let it through, but this front buffers whole bodies and cut this one short.
+		http.Error(w, "request body over the local front's 1 MiB buffer", http.StatusRequestEntityTooLarge)
+	case upErr != nil:
+		if !errors.Is(upErr, r.Context().Err()) {
+			f.log.Error("upstream request failed", "error", upErr)
+		}
+		http.Error(w, "upstream connect error", http.StatusBadGateway)
 	case err != nil:
 		f.log.Error("filter failed", "worker", i, "error", err)
 		http.Error(w, "the filter failed (see the log)", http.StatusInternalServerError)
@@ -68,16 +88,19 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeLocal(w, res.Local)
 	case res.Reset:
 		panic(http.ErrAbortHandler) // the filter reset the stream: the client sees a closed connection
-	case !res.Forwarded:
+	case !res.Forwarded || res.Response == nil:
 		f.log.Error("filter neither answered nor forwarded the request", "worker", i, "path", r.URL.Path)
 		http.Error(w, "the filter held the request", http.StatusInternalServerError)
-	case len(body) > maxBufferedBody:
-		// The filter let it through, but this front buffers whole bodies and cut this one short.
-		http.Error(w, "request body over the local front's 1 MiB buffer", http.StatusRequestEntityTooLarge)
 	default:
-		f.proxy(w, r, res)
+		for _, p := range res.Response.Headers {
+			w.Header().Add(p[0], p[1])
+		}
+		w.WriteHeader(int(res.Response.Status))
+		_, _ = w.Write(res.Response.Body) // a failed write means the client has gone
 	}
 }
+
+var errBodyOverBuffer = errors.New("request body over the front's buffer")
 
 // requestPath is :path as sent, query included.
 func requestPath(r *http.Request) string {
@@ -118,8 +141,8 @@ func writeLocal(w http.ResponseWriter, l *wasmhost.LocalResponse) {
 }
 
 // proxy sends what the filter let through (its headers and body, not the client's) to the
-// upstream, and copies the answer back.
-func (f *front) proxy(w http.ResponseWriter, r *http.Request, res *wasmhost.Result) {
+// upstream, and returns the whole answer.
+func (f *front) proxy(ctx context.Context, r *http.Request, res *wasmhost.Result) (*wasmhost.UpstreamResponse, error) {
 	method, path, authority := r.Method, requestPath(r), r.Host
 	hdr := http.Header{}
 	for _, p := range res.Headers {
@@ -142,14 +165,12 @@ func (f *front) proxy(w http.ResponseWriter, r *http.Request, res *wasmhost.Resu
 	target := *f.upstream
 	ref, err := url.ParseRequestURI(path)
 	if err != nil {
-		http.Error(w, "bad request path", http.StatusBadRequest)
-		return
+		return nil, err
 	}
 	target.Path, target.RawPath, target.RawQuery = ref.Path, ref.RawPath, ref.RawQuery
-	out, err := http.NewRequestWithContext(r.Context(), method, target.String(), bytes.NewReader(res.Body))
+	out, err := http.NewRequestWithContext(ctx, method, target.String(), bytes.NewReader(res.Body))
 	if err != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
+		return nil, err
 	}
 	out.Host = authority
 	out.Header = hdr
@@ -161,19 +182,24 @@ func (f *front) proxy(w http.ResponseWriter, r *http.Request, res *wasmhost.Resu
 	}
 	resp, err := f.client.Do(out) //nolint:gosec // G704: the host is always the stack's own loopback upstream; only the path comes from the request
 	if err != nil {
-		if !errors.Is(err, r.Context().Err()) {
-			f.log.Error("upstream request failed", "error", err)
-		}
-		http.Error(w, "upstream connect error", http.StatusBadGateway)
-		return
+		return nil, err
 	}
 	defer resp.Body.Close()
-	removeHopByHop(resp.Header)
-	for k, v := range resp.Header {
-		w.Header()[k] = v
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEchoBody+1))
+	if err != nil {
+		return nil, err
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body) // a failed copy means one side has gone
+	removeHopByHop(resp.Header)
+	up := &wasmhost.UpstreamResponse{Status: uint32(resp.StatusCode), Body: body}
+	for k, vs := range resp.Header {
+		if k == "Content-Length" {
+			continue // net/http sets it from the body
+		}
+		for _, v := range vs {
+			up.Headers = append(up.Headers, [2]string{strings.ToLower(k), v})
+		}
+	}
+	return up, nil
 }
 
 // removeHopByHop drops the connection-specific headers a proxy must not pass on (RFC 9110

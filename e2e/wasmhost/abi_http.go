@@ -26,7 +26,7 @@ func (vm *VM) constMap(t uint32) *headerMap {
 			return s.trailers
 		}
 	case mapResponseHeaders:
-		if s != nil && (s.respLive || s.logPhase && s.local != nil) {
+		if s != nil && (s.respLive || s.logPhase && (s.local != nil || s.upResp != nil)) {
 			return s.respHeaders
 		}
 	case mapCallResponseHeaders:

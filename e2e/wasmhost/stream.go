@@ -17,16 +17,30 @@ type Request struct {
 	ChunkSize                       int    // deliver the body in chunks of this size (0 = one chunk)
 	SourceAddress                   string // property source.address, default "127.0.0.1:50000"
 	Trailers                        [][2]string
+	// Upstream answers a forwarded request, as Envoy's router would; Do passes the answer
+	// through the filter's response headers callback into Result.Response. Nil: no answer.
+	Upstream func(ctx context.Context, forwarded *Result) (*UpstreamResponse, error)
+}
+
+// UpstreamResponse is the upstream's answer to a forwarded request.
+type UpstreamResponse struct {
+	Status  uint32
+	Headers [][2]string // without :status
+	Body    []byte
 }
 
 // Result is the outcome of one stream.
 type Result struct {
-	Local     *LocalResponse  // non-nil if the filter (or Envoy on its behalf) answered locally
-	Forwarded bool            // headers and the whole body went upstream
-	Headers   [][2]string     // request headers as forwarded (after the filter's changes)
-	Body      []byte          // request body as forwarded
-	Trailers  [][2]string     // request trailers as forwarded
-	Callouts  []CalloutRecord // every proxy_http_call made from this stream's context
+	Local     *LocalResponse    // non-nil if the filter (or Envoy on its behalf) answered locally
+	Forwarded bool              // headers and the whole body went upstream
+	Headers   [][2]string       // request headers as forwarded (after the filter's changes)
+	Body      []byte            // request body as forwarded
+	Trailers  [][2]string       // request trailers as forwarded
+	Callouts  []CalloutRecord   // every proxy_http_call made from this stream's context
+	Response  *UpstreamResponse // the upstream's answer as the filter left it (see Respond)
+	// RequestHeaders are the request headers as the filter left them, answered or not: what
+	// Envoy's access log reads (%REQ(:PATH)% and the like).
+	RequestHeaders [][2]string
 	// Paused: the stream ended with the filter still holding the request (it neither
 	// continued nor answered), or holding its own local reply. Envoy would hang until a timeout.
 	Paused bool
@@ -94,6 +108,7 @@ type Stream struct {
 	respPaused   bool
 	respBodyDue  bool
 	reset        bool
+	upResp       *UpstreamResponse
 
 	callouts     int // made from this stream's context
 	calloutsDone []CalloutRecord
@@ -621,6 +636,8 @@ func (s *Stream) result() *Result {
 		Forwarded: s.upSent && s.upDone && s.local == nil && !s.reset,
 		Callouts:  append([]CalloutRecord(nil), s.calloutsDone...),
 		Reset:     s.reset,
+
+		RequestHeaders: s.headers.pairs(),
 	}
 	if s.local != nil {
 		l := *s.local
@@ -630,6 +647,10 @@ func (s *Stream) result() *Result {
 		r.Headers = append([][2]string(nil), s.upHeaders...)
 		r.Body = append([]byte{}, s.upBody...)
 		r.Trailers = append([][2]string(nil), s.upTrailers...)
+	}
+	if s.upResp != nil {
+		resp := *s.upResp
+		r.Response = &resp
 	}
 	r.Paused = (s.local == nil && !s.reset && !s.upDone) || s.respPaused
 	return r
@@ -666,7 +687,49 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	if err := s.Wait(ctx); err != nil {
 		return s.finishAfter(ctx, err)
 	}
+	if fwd := s.Snapshot(); fwd.Forwarded && req.Upstream != nil {
+		resp, err := req.Upstream(ctx, fwd)
+		if err == nil {
+			err = s.Respond(ctx, resp)
+		}
+		if err != nil {
+			return s.finishAfter(ctx, err)
+		}
+	}
 	return s.Finish(ctx)
+}
+
+// Respond passes the upstream's answer to a forwarded request through the filter's response
+// headers callback (proxy_on_response_headers), where it may change the headers. The
+// response body callbacks are not modelled: the body is kept as it came.
+func (s *Stream) Respond(ctx context.Context, resp *UpstreamResponse) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.vm.mu.Unlock()
+	if !s.upSent || !s.upDone || s.local != nil || s.reset || s.finished || s.upResp != nil {
+		return errors.New("wasmhost: no forwarded request waiting for an answer")
+	}
+	h := newHeaderMap([][2]string{{":status", strconv.Itoa(int(resp.Status))}})
+	for _, p := range resp.Headers {
+		h.add(p[0], p[1])
+	}
+	s.respHeaders, s.respLive = h, true
+	_, err := s.vm.invoke(ctx, "proxy_on_response_headers", s.id, s.vm.fnResponseHeaders,
+		uint64(s.id), uint64(h.len()), b2u(len(resp.Body) == 0))
+	s.respLive = false
+	s.vm.runAfter(ctx)
+	if err != nil {
+		return s.vmErr()
+	}
+	out := &UpstreamResponse{Status: resp.Status, Body: append([]byte(nil), resp.Body...)}
+	for _, p := range h.kv {
+		if p[0] != ":status" {
+			out.Headers = append(out.Headers, p)
+		}
+	}
+	s.upResp = out
+	return nil
 }
 
 // finishAfter still finishes the stream (and returns its partial result) after an error.

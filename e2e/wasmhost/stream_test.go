@@ -235,3 +235,36 @@ func TestPausedStreamIsReported(t *testing.T) {
 		t.Errorf("a filter that never continues must show as Paused: %v", res)
 	}
 }
+
+// TestUpstreamResponse: a forwarded request's answer goes through the filter's response
+// headers callback, which may change it, and proxy_on_log sees the answer.
+func TestUpstreamResponse(t *testing.T) {
+	ctx := context.Background()
+	vm := probe(t, Config{})
+	var seen *Result
+	res, err := vm.Do(ctx, Request{Method: "GET", Path: "/up", Upstream: func(_ context.Context, fwd *Result) (*UpstreamResponse, error) {
+		seen = fwd
+		return &UpstreamResponse{Status: 201, Headers: [][2]string{{"x-up", "1"}}, Body: []byte("hi")}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen == nil || !seen.Forwarded {
+		t.Fatalf("upstream saw %v", seen)
+	}
+	r := res.Response
+	if r == nil || r.Status != 201 || string(r.Body) != "hi" {
+		t.Fatalf("response %+v", r)
+	}
+	for k, want := range map[string]string{"x-up": "1", "x-probe-response": "seen"} {
+		if v, _ := header(r.Headers, k); v != want {
+			t.Errorf("header %s = %q, want %q (%v)", k, v, want, r.Headers)
+		}
+	}
+	if got := logsWith(vm, "response_headers"); len(got) != 1 || !strings.Contains(got[0], "eos=0 status=201") {
+		t.Errorf("response headers callback: %q", got)
+	}
+	if got := logsWith(vm, "log ctx="); len(got) != 1 || !strings.HasSuffix(got[0], "response=201/0") {
+		t.Errorf("proxy_on_log did not see the answer: %q", got)
+	}
+}

@@ -4,8 +4,8 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// AppendJSON appends r as a JSON object with the keys in contract order; "scope" is left
-// out when empty.
+// AppendJSON appends r as a JSON object with the keys in contract order; "scope", "step",
+// "redirect_uri" and "nonce" are left out when empty.
 func (r *Request) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"tenant":`...)
 	dst = AppendString(dst, r.Tenant)
@@ -17,13 +17,22 @@ func (r *Request) AppendJSON(dst []byte) []byte {
 	dst = AppendString(dst, r.Username)
 	dst = append(dst, `,"otp":`...)
 	dst = AppendString(dst, r.OTP)
-	if r.Scope != "" {
-		dst = append(dst, `,"scope":`...)
-		dst = AppendString(dst, r.Scope)
-	}
+	dst = appendOptional(dst, `,"scope":`, r.Scope)
 	dst = append(dst, `,"ip":`...)
 	dst = AppendString(dst, r.IP)
+	dst = appendOptional(dst, `,"step":`, r.Step)
+	dst = appendOptional(dst, `,"redirect_uri":`, r.RedirectURI)
+	dst = appendOptional(dst, `,"nonce":`, r.Nonce)
 	return append(dst, '}')
+}
+
+// appendOptional appends key and the quoted value, or nothing when the value is empty.
+func appendOptional(dst []byte, key, value string) []byte {
+	if value == "" {
+		return dst
+	}
+	dst = append(dst, key...)
+	return AppendString(dst, value)
 }
 
 // ErrorBody returns {"error":code,"error_description":description}; the description is

@@ -37,13 +37,15 @@ func TestAppendJSON(t *testing.T) {
 	}{
 		{
 			name: "full",
-			r:    Request{"acme", "acme-web", "email", "a@example.com", "123456", "openid", "203.0.113.7"},
-			want: `{"tenant":"acme","client_id":"acme-web","connection":"email","username":"a@example.com","otp":"123456","scope":"openid","ip":"203.0.113.7"}`,
+			r: Request{"acme", "acme-web", "email", "a@example.com", "123456", "openid", "203.0.113.7",
+				StepRedirect, "http://127.0.0.1:3000/cb", "n-1"},
+			want: `{"tenant":"acme","client_id":"acme-web","connection":"email","username":"a@example.com","otp":"123456","scope":"openid","ip":"203.0.113.7",` +
+				`"step":"redirect","redirect_uri":"http://127.0.0.1:3000/cb","nonce":"n-1"}`,
 		},
 		{
 			name: "no scope",
-			r:    Request{Tenant: "t", ClientID: "c", Connection: "sms", Username: "+15550100", OTP: "1"},
-			want: `{"tenant":"t","client_id":"c","connection":"sms","username":"+15550100","otp":"1","ip":""}`,
+			r:    Request{Tenant: "t", ClientID: "c", Connection: "sms", Username: "+15550100", OTP: "1", Step: StepVerify},
+			want: `{"tenant":"t","client_id":"c","connection":"sms","username":"+15550100","otp":"1","ip":"","step":"verify"}`,
 		},
 		{
 			name: "escaped",

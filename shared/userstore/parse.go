@@ -8,7 +8,8 @@ import (
 )
 
 // Request fields in contract order; the index is a bit in ParseRequest's seen mask.
-var fieldNames = [...]string{"tenant", "client_id", "connection", "username", "otp", "scope", "ip"}
+var fieldNames = [...]string{"tenant", "client_id", "connection", "username", "otp", "scope", "ip",
+	"step", "redirect_uri", "nonce"}
 
 // Fields that must be present and non-empty.
 const requiredMask = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4
@@ -18,7 +19,8 @@ const maxKeyInError = 64
 
 // ParseRequest parses a verification body strictly, for the user store: one JSON object,
 // only the contract's keys, each at most once and a string of valid UTF-8, and tenant,
-// client_id, connection, username and otp non-empty.
+// client_id, connection, username and otp non-empty, and step (when given) "verify" or
+// "redirect".
 func ParseRequest(body []byte) (Request, error) {
 	var r Request
 	if !gjson.ValidBytes(body) {
@@ -28,7 +30,8 @@ func ParseRequest(body []byte) (Request, error) {
 	if !obj.IsObject() {
 		return r, errors.New("body must be a JSON object")
 	}
-	fields := [...]*string{&r.Tenant, &r.ClientID, &r.Connection, &r.Username, &r.OTP, &r.Scope, &r.IP}
+	fields := [...]*string{&r.Tenant, &r.ClientID, &r.Connection, &r.Username, &r.OTP, &r.Scope, &r.IP,
+		&r.Step, &r.RedirectURI, &r.Nonce}
 	var seen, nonEmpty uint
 	var err error
 	obj.ForEach(func(key, value gjson.Result) bool {
@@ -62,6 +65,13 @@ func ParseRequest(body []byte) (Request, error) {
 				return Request{}, keyError("missing or empty ", name, "")
 			}
 		}
+	}
+	switch r.Step {
+	case "":
+		r.Step = StepVerify // a filter from before the redirect step
+	case StepVerify, StepRedirect:
+	default:
+		return Request{}, keyError("", "step", ` must be "verify" or "redirect"`)
 	}
 	return r, nil
 }

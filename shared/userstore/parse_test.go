@@ -10,7 +10,8 @@ import (
 )
 
 func TestParseRequest(t *testing.T) {
-	full := Request{"acme", "acme-web", "email", "a@example.com", "123456", "openid", "203.0.113.7"}
+	full := Request{Tenant: "acme", ClientID: "acme-web", Connection: "email", Username: "a@example.com", OTP: "123456",
+		Scope: "openid", IP: "203.0.113.7", Step: StepRedirect, RedirectURI: "https://app.example.com/cb?x=1", Nonce: "n-1"}
 	tests := []struct {
 		name    string
 		body    string
@@ -21,10 +22,16 @@ func TestParseRequest(t *testing.T) {
 		{
 			name: "minimal, any order, escapes",
 			body: ` {"otp":"1","username":"b\u0040x","connection":"sms","client_id":"c","tenant":"t"} `,
-			want: Request{Tenant: "t", ClientID: "c", Connection: "sms", Username: "b@x", OTP: "1"},
+			want: Request{Tenant: "t", ClientID: "c", Connection: "sms", Username: "b@x", OTP: "1", Step: StepVerify},
 		},
+		{name: "step verify", body: `{"tenant":"t","client_id":"c","connection":"e","username":"u","otp":"1","step":"verify"}`,
+			want: Request{Tenant: "t", ClientID: "c", Connection: "e", Username: "u", OTP: "1", Step: StepVerify}},
+		{name: "unknown step", body: `{"tenant":"t","client_id":"c","connection":"e","username":"u","otp":"1","step":"done"}`,
+			wantErr: `"step" must be "verify" or "redirect"`},
+		{name: "empty step", body: `{"tenant":"t","client_id":"c","connection":"e","username":"u","otp":"1","step":""}`,
+			want: Request{Tenant: "t", ClientID: "c", Connection: "e", Username: "u", OTP: "1", Step: StepVerify}},
 		{name: "empty optional fields", body: `{"tenant":"t","client_id":"c","connection":"e","username":"u","otp":"1","scope":"","ip":""}`,
-			want: Request{Tenant: "t", ClientID: "c", Connection: "e", Username: "u", OTP: "1"}},
+			want: Request{Tenant: "t", ClientID: "c", Connection: "e", Username: "u", OTP: "1", Step: StepVerify}},
 		{name: "not JSON", body: `{"tenant":`, wantErr: "not valid JSON"},
 		{name: "empty body", body: ``, wantErr: "not valid JSON"},
 		{name: "trailing data", body: `{} {}`, wantErr: "not valid JSON"},
@@ -67,18 +74,20 @@ func TestParseRequest(t *testing.T) {
 // FuzzAppendJSON checks that AppendJSON always writes valid JSON that ParseRequest reads
 // back: exactly for valid UTF-8, with each invalid byte as U+FFFD otherwise.
 func FuzzAppendJSON(f *testing.F) {
-	f.Add("acme", "acme-web", "email", "a@example.com", "123456", "openid", "203.0.113.7")
-	f.Add("t", "c", "sms", "+15550100", "1", "", "")
-	f.Add("a\"b", "\\", "\n\x00", "\xff", "\u2028", "\t", "::1")
-	f.Fuzz(func(t *testing.T, tenant, clientID, connection, username, otp, scope, ip string) {
-		in := Request{tenant, clientID, connection, username, otp, scope, ip}
+	f.Add("acme", "acme-web", "email", "a@example.com", "123456", "openid", "203.0.113.7", "https://a.example/cb", "n")
+	f.Add("t", "c", "sms", "+15550100", "1", "", "", "", "")
+	f.Add("a\"b", "\\", "\n\x00", "\xff", "\u2028", "\t", "::1", "\x01", "\xfe")
+	f.Fuzz(func(t *testing.T, tenant, clientID, connection, username, otp, scope, ip, redirectURI, nonce string) {
+		in := Request{Tenant: tenant, ClientID: clientID, Connection: connection, Username: username, OTP: otp,
+			Scope: scope, IP: ip, Step: StepRedirect, RedirectURI: redirectURI, Nonce: nonce}
 		out := in.AppendJSON(nil)
 		if !json.Valid(out) || !gjson.ValidBytes(out) {
 			t.Fatalf("invalid JSON: %q", out)
 		}
 		want := Request{
-			replaceInvalid(tenant), replaceInvalid(clientID), replaceInvalid(connection),
-			replaceInvalid(username), replaceInvalid(otp), replaceInvalid(scope), replaceInvalid(ip),
+			Tenant: replaceInvalid(tenant), ClientID: replaceInvalid(clientID), Connection: replaceInvalid(connection),
+			Username: replaceInvalid(username), OTP: replaceInvalid(otp), Scope: replaceInvalid(scope), IP: replaceInvalid(ip),
+			Step: StepRedirect, RedirectURI: replaceInvalid(redirectURI), Nonce: replaceInvalid(nonce),
 		}
 		got, err := ParseRequest(out)
 		if tenant == "" || clientID == "" || connection == "" || username == "" || otp == "" {
@@ -93,7 +102,7 @@ func FuzzAppendJSON(f *testing.F) {
 		if got != want {
 			t.Fatalf("round trip of %q:\ngot  %+q\nwant %+q", out, got, want)
 		}
-		if allValid(tenant, clientID, connection, username, otp, scope, ip) && got != in {
+		if allValid(tenant, clientID, connection, username, otp, scope, ip, redirectURI, nonce) && got != in {
 			t.Fatalf("valid UTF-8 changed: got %+q, want %+q", got, in)
 		}
 	})

@@ -19,14 +19,26 @@ const (
 	CodeInvalidRequest      = "invalid_request"       // 400: body does not follow this contract
 )
 
+// Steps of a verification (SPEC 6 and 12). The POST sends StepVerify; the hosted login
+// page's GET verify_redirect sends StepRedirect with the same code, and the store decides
+// from the step when the code is used up.
+const (
+	StepVerify   = "verify"
+	StepRedirect = "redirect"
+)
+
 // Request is the body of a verification call. Scope may be empty; all other fields are
-// required by ParseRequest except IP.
+// required by ParseRequest except IP, RedirectURI and Nonce. Step is StepVerify or
+// StepRedirect; ParseRequest reads an absent step as StepVerify.
 type Request struct {
-	Tenant     string
-	ClientID   string
-	Connection string
-	Username   string
-	OTP        string
-	Scope      string
-	IP         string
+	Tenant      string
+	ClientID    string
+	Connection  string
+	Username    string
+	OTP         string
+	Scope       string
+	IP          string
+	Step        string
+	RedirectURI string
+	Nonce       string
 }

@@ -87,7 +87,7 @@ func printWalkthrough(w io.Writer, st *local.Stack, front, mode string) {
 		mode = "as configured"
 	}
 	_, _ = fmt.Fprintf(w, `passwordless-verify local stack is up (%s; on_success.mode %s)
-  front            %s   POST /passwordless/verify is the filter's; everything else goes upstream
+  front            %s   POST /passwordless/verify and GET /passwordless/verify_redirect are the filter's; everything else goes upstream
   admin            %s/stats
   user store       %s   (SQLite %s)
   upstream (echo)  %s

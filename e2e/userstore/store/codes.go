@@ -60,8 +60,10 @@ func (s *Store) issue(ctx context.Context, tenant, connection, username string) 
 
 // Verify checks req.OTP against the user's newest code, in one transaction that holds the
 // write lock from its start, so of concurrent verifications of one code exactly one wins.
-// On success it returns the JSON answer: user_id, tenant, client_id, connection, username
-// and the profile fields. Otherwise the error is ErrUnknownConnection, ErrUnknownUser,
+// The verify step accepts a code once; the redirect step accepts a code that passed verify,
+// once, and uses it up. On success it returns the JSON answer: user_id, tenant, client_id,
+// connection, username and the profile fields, and for the redirect step redirect_params
+// with a freshly minted authorization code. Otherwise the error is ErrUnknownConnection, ErrUnknownUser,
 // ErrWrongCode, ErrBlocked, ErrAccessDenied, or a database error.
 //
 // The code is checked before the blocked flag and the client list, so those answers are
@@ -78,7 +80,7 @@ func (s *Store) Verify(ctx context.Context, req userstore.Request) ([]byte, erro
 		if err != nil {
 			return err
 		}
-		ok, err := s.useCode(ctx, tx, u.id, req.OTP)
+		ok, err := s.useCode(ctx, tx, u.id, req.OTP, req.Step)
 		switch {
 		case err != nil:
 			return err
@@ -106,31 +108,39 @@ func (s *Store) Verify(ctx context.Context, req userstore.Request) ([]byte, erro
 	return answer, outcome
 }
 
-// useCode reports whether code matches the user's newest code while it is live, and marks
-// it used; a wrong code counts an attempt against it.
-func (s *Store) useCode(ctx context.Context, tx *sql.Tx, userID int64, code string) (bool, error) {
+// useCode reports whether code matches the user's newest code while it is live and open to
+// this step, and moves it on: verify marks it verified, redirect marks it used. A wrong code
+// counts an attempt against it.
+func (s *Store) useCode(ctx context.Context, tx *sql.Tx, userID int64, code, step string) (bool, error) {
 	var (
-		id, expiresAt int64
-		attempts      int
-		used          bool
-		salt, hash    []byte
+		id, expiresAt  int64
+		attempts       int
+		used, verified bool
+		salt, hash     []byte
 	)
-	err := tx.QueryRowContext(ctx, `SELECT id, salt, hash, expires_at, attempts, used FROM codes
-		WHERE user_id = ? ORDER BY id DESC LIMIT 1`, userID).Scan(&id, &salt, &hash, &expiresAt, &attempts, &used)
+	err := tx.QueryRowContext(ctx, `SELECT id, salt, hash, expires_at, attempts, used, verified FROM codes
+		WHERE user_id = ? ORDER BY id DESC LIMIT 1`, userID).Scan(&id, &salt, &hash, &expiresAt, &attempts, &used, &verified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if used || attempts >= MaxAttempts || s.now().UnixMilli() >= expiresAt {
+	// verify takes a fresh code, redirect only one that passed verify.
+	open := !verified
+	next := `UPDATE codes SET verified = 1 WHERE id = ?`
+	if step == userstore.StepRedirect {
+		open = verified
+		next = `UPDATE codes SET used = 1 WHERE id = ?`
+	}
+	if used || !open || attempts >= MaxAttempts || s.now().UnixMilli() >= expiresAt {
 		return false, nil
 	}
 	if subtle.ConstantTimeCompare(hashCode(salt, code), hash) != 1 {
 		_, err := tx.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1 WHERE id = ?`, id)
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE codes SET used = 1 WHERE id = ?`, id)
+	_, err = tx.ExecContext(ctx, next, id)
 	return err == nil, err
 }
 
@@ -161,6 +171,15 @@ func successAnswer(req userstore.Request, u userRow) ([]byte, error) {
 			return nil, err
 		}
 		fields[k] = b
+	}
+	if req.Step == userstore.StepRedirect {
+		// What the filter appends to the callback URL. The reference store only mints the
+		// code; a real one would keep it for its token endpoint.
+		b, err := json.Marshal(map[string]string{"code": rand.Text()})
+		if err != nil {
+			return nil, err
+		}
+		fields["redirect_params"] = b
 	}
 	return json.Marshal(fields)
 }

@@ -46,6 +46,8 @@ var migrations = []string{
 		used       INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
 	);
 	CREATE INDEX codes_by_user ON codes (user_id, id);`,
+	// 2: a code that passed the verify step may be used once more by the redirect step.
+	`ALTER TABLE codes ADD COLUMN verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1));`,
 }
 
 // migrate creates schema_migrations and applies each missing migration in its own

@@ -37,8 +37,8 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&versions, &newest); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 || newest != 1 {
-		t.Fatalf("schema_migrations has %d rows up to version %d, want 1 row, version 1", versions, newest)
+	if versions != 2 || newest != 2 {
+		t.Fatalf("schema_migrations has %d rows up to version %d, want 2 rows, version 2", versions, newest)
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
