@@ -1101,8 +1101,10 @@ func TestPluginConfigsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	localCfg := configuration(t, readJSON(t, "local.yaml"), "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0,
+		"typed_config", "http_filters", 0, "typed_config", "config", "configuration", "value")
 	want := norm(t, envoyCfg)
-	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/wasmplugin.yaml": run.config} {
+	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/wasmplugin.yaml": run.config, "local.yaml": localCfg} {
 		if got := norm(t, cfg); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: plugin configuration differs from envoy.yaml's:\n got %v\nwant %v", name, got, want)
 		}
