@@ -48,12 +48,13 @@ image: build
 	$(GO) run ./e2e/cmd/image $(IMAGEFLAGS)
 
 # browser runs the hosted login page flow in Debian's Chromium (apt-get install chromium) with
-# auth0.js, against the local stack in both modes; screenshots go to build/browser.
+# auth0.js, against the local stack with the real Envoy in both modes; screenshots go to
+# build/browser.
 CHROMIUM ?= /usr/bin/chromium
-browser: build
+browser: build envoy
 	@test -x $(CHROMIUM) || { echo "browser: no $(CHROMIUM); apt-get install -y chromium"; exit 1; }
 	cd e2e/browser && npm ci --no-audit --no-fund
-	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser
+	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \

@@ -90,7 +90,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("user store address: %w", err)
 	}
 	if opts.Envoy != "" && opts.Config == nil {
-		if opts.Config, err = envoyPluginConfig(); err != nil {
+		if opts.Config, err = EnvoyPluginConfig(); err != nil {
 			return nil, err
 		}
 	}
@@ -206,8 +206,8 @@ func (s *Stack) startEnvoy(ctx context.Context, opts Options, pluginCfg []byte, 
 	return nil
 }
 
-// envoyPluginConfig is the plugin configuration in envoy/local.yaml.
-func envoyPluginConfig() ([]byte, error) {
+// EnvoyPluginConfig is the plugin configuration in envoy/local.yaml, the one make run uses.
+func EnvoyPluginConfig() ([]byte, error) {
 	root, err := envoyrun.Root()
 	if err != nil {
 		return nil, err
