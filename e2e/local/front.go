@@ -190,7 +190,7 @@ func (f *front) proxy(ctx context.Context, r *http.Request, res *wasmhost.Result
 		return nil, err
 	}
 	removeHopByHop(resp.Header)
-	up := &wasmhost.UpstreamResponse{Status: uint32(resp.StatusCode), Body: body}
+	up := &wasmhost.UpstreamResponse{Status: uint32(resp.StatusCode), Body: body} //nolint:gosec // G115: net/http accepts only 3-digit status codes
 	for k, vs := range resp.Header {
 		if k == "Content-Length" {
 			continue // net/http sets it from the body

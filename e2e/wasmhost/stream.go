@@ -716,7 +716,7 @@ func (s *Stream) Respond(ctx context.Context, resp *UpstreamResponse) error {
 	}
 	s.respHeaders, s.respLive = h, true
 	_, err := s.vm.invoke(ctx, "proxy_on_response_headers", s.id, s.vm.fnResponseHeaders,
-		uint64(s.id), uint64(h.len()), b2u(len(resp.Body) == 0))
+		uint64(s.id), uint64(h.len()), b2u(len(resp.Body) == 0)) //nolint:gosec // G115: a length is never negative
 	s.respLive = false
 	s.vm.runAfter(ctx)
 	if err != nil {

@@ -149,8 +149,11 @@ func codesNotLogged(outbox, log string) error {
 	n := 0
 	for sc := bufio.NewScanner(f); sc.Scan(); n++ {
 		var line struct{ Code string }
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil || line.Code == "" {
-			return fmt.Errorf("outbox line %q: %v", sc.Text(), err)
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return fmt.Errorf("outbox line %q: %w", sc.Text(), err)
+		}
+		if line.Code == "" {
+			return fmt.Errorf("outbox line %q has no code", sc.Text())
 		}
 		if strings.Contains(log, line.Code) {
 			return fmt.Errorf("the one-time code %s appears in the stack's log", line.Code)
