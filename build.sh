@@ -2,10 +2,15 @@
 # Builds build/plugin.wasm with the stock Go toolchain; see "How the build works" in README.md.
 # "./build.sh lint-abi" instead vets and lints the ABI binding where it is compiled: inside the
 # vendored SDK, for GOOS=wasip1 GOARCH=wasm.
+# ./build.sh [PACKAGE [OUT]] builds another main package of the module the same way, e.g.
+# ./build.sh ./plugin/floor build/floor.wasm (the floor filter of make bench). PACKAGE must be
+# under plugin/ or shared/ (only those are copied). WASM_LDFLAGS replaces -ldflags (make bench
+# sets -buildid= to keep wasm function names: the same code plus a name section).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-out=build/plugin.wasm
+pkg=${1:-./plugin}
+out=${2:-build/plugin.wasm}
 mkdir -p build
 work=$(mktemp -d build/src.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -36,7 +41,8 @@ fi
 
 # -trimpath and an empty build id make the same source give the same bytes.
 (cd "$work" && GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -mod=vendor -trimpath -buildvcs=false \
-	-buildmode=c-shared -ldflags='-s -w -buildid=' -o plugin.wasm ./plugin)
-mv "$work/plugin.wasm" "$out"
+	-buildmode=c-shared -ldflags="${WASM_LDFLAGS:--s -w -buildid=}" -o out.wasm "$pkg")
+mkdir -p "$(dirname "$out")"
+mv "$work/out.wasm" "$out"
 
 go run ./e2e/cmd/wasmcheck "$out"

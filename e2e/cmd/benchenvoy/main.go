@@ -1,0 +1,478 @@
+// Command benchenvoy measures the filter in the real Envoy with wrk on loopback: the three
+// paths of e2e/bench (rejected, verified, passthrough) against Envoy with no Wasm filter, with
+// the floor filter (build/floor.wasm) and with ours (build/plugin.wasm). The three Envoys run
+// side by side and the wrk runs interleave in rounds. Per filter and path it reports requests
+// per second, wrk's p50 and p99 latency, and Envoy's CPU time per request (utime + stime from
+// /proc/PID/stat before and after each run, divided by the requests wrk completed). The user
+// store and the upstream are tiny Go servers in this process, on 127.0.0.1.
+//
+// Where Envoy or wrk is missing it prints one line saying so and exits 0, so make bench can
+// always run it. make bench-envoy installs Envoy first.
+//
+//	go run ./e2e/cmd/benchenvoy [-d 2s -rounds 3 -warmup 2s -c 8 -t 2 -concurrency 2] >> build/bench.txt
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/passwordless-verify/filter/e2e/bench"
+	"github.com/passwordless-verify/filter/e2e/envoyrun"
+)
+
+type options struct {
+	duration, warmup time.Duration
+	conns, threads   int
+	workers, rounds  int
+}
+
+var floorWasm string
+
+type variant struct {
+	name string
+	wasm string // "" is no Wasm filter
+}
+
+type result struct {
+	variant, path string
+	requests      int
+	rps           float64
+	p50, p99      time.Duration
+	cpuPerReq     time.Duration
+	wrongStatus   int // responses wrk counted as non-2xx/3xx where 2xx was expected, or the reverse
+	socketErrors  string
+
+	seconds    float64 // summed over rounds
+	ticks      int64
+	p50s, p99s []time.Duration
+	errs       []string
+}
+
+// add accumulates one round.
+func (r *result) add(w wrkRun, ticks int64, wrongStatus int, seconds float64) {
+	r.requests += w.requests
+	r.seconds += seconds
+	r.ticks += ticks
+	r.wrongStatus += wrongStatus
+	r.p50s = append(r.p50s, w.p50)
+	r.p99s = append(r.p99s, w.p99)
+	if w.socketErrors != "" {
+		r.errs = append(r.errs, w.socketErrors)
+	}
+}
+
+func (r *result) finish() {
+	if r.seconds > 0 {
+		r.rps = float64(r.requests) / r.seconds
+	}
+	if r.requests > 0 {
+		r.cpuPerReq = time.Duration(r.ticks) * 10 * time.Millisecond / time.Duration(r.requests)
+	}
+	r.p50, r.p99 = median(r.p50s), median(r.p99s)
+	r.socketErrors = "none"
+	if len(r.errs) > 0 {
+		r.socketErrors = strings.Join(r.errs, "; ")
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// wrkRun is what one wrk run printed.
+type wrkRun struct {
+	requests     int
+	rps          float64
+	p50, p99     time.Duration
+	non2xx       int
+	socketErrors string
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "d", 2*time.Second, "wrk duration of each measured run (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 3, "measured runs per filter and path, interleaved")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run before each measured one")
+	flag.IntVar(&o.conns, "c", 8, "wrk connections")
+	flag.IntVar(&o.threads, "t", 2, "wrk threads")
+	flag.IntVar(&o.workers, "concurrency", 2, "Envoy worker threads")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchenvoy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	fmt.Println()
+	fmt.Println("== Envoy: no filter / the floor / ours, wrk on loopback ==")
+	bin, err := envoyrun.Binary()
+	if err != nil {
+		fmt.Printf("skipped: %v\n", err)
+		return nil
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		fmt.Println("skipped: wrk is not installed (Debian: apt-get install -y wrk)")
+		return nil
+	}
+	root, err := envoyrun.Root()
+	if err != nil {
+		return err
+	}
+	floorWasm = filepath.Join(root, "build", "floor.wasm")
+	variants := []variant{
+		{"none", ""},
+		{"floor", floorWasm},
+		{"ours", filepath.Join(root, "build", "plugin.wasm")},
+	}
+	for _, v := range variants[1:] {
+		if _, err := os.Stat(v.wasm); err != nil {
+			return fmt.Errorf("%w (make bench builds it)", err)
+		}
+	}
+
+	store, err := serve(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("content-type", "application/json")
+		_, _ = io.WriteString(w, bench.StoreAnswer)
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	upstream, err := serve(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	})
+	if err != nil {
+		return err
+	}
+	defer upstream.Close()
+
+	scripts, err := os.MkdirTemp("", "benchenvoy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scripts)
+
+	// All three Envoys run at once and the runs interleave (round after round, each path on
+	// each Envoy in turn), so a burst of other load on the machine hits every filter alike.
+	envoys := make([]*envoyrun.Envoy, len(variants))
+	defer func() {
+		for _, e := range envoys {
+			if e != nil {
+				_ = e.Stop()
+			}
+		}
+	}()
+	for i, v := range variants {
+		if envoys[i], err = start(bin, v, o, store.Addr().String(), upstream.Addr().String()); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+	}
+	version := envoys[0].Version
+	var results []result
+	for _, p := range bench.Paths() {
+		for i, v := range variants {
+			results = append(results, result{variant: v.name, path: p.Name})
+			if err := prepare(wrk, scripts, envoys[i], v, p, o); err != nil {
+				return fmt.Errorf("%s/%s: %w", v.name, p.Name, err)
+			}
+		}
+	}
+	for range o.rounds {
+		k := 0
+		for _, p := range bench.Paths() {
+			for i, v := range variants {
+				if err := measure(wrk, scripts, envoys[i], v, p, o, &results[k]); err != nil {
+					return fmt.Errorf("%s/%s: %w", v.name, p.Name, err)
+				}
+				k++
+			}
+		}
+	}
+	for i := range results {
+		results[i].finish()
+	}
+	order := map[string]int{"none": 0, "floor": 1, "ours": 2}
+	slices.SortStableFunc(results, func(a, b result) int { return order[a.variant] - order[b.variant] })
+
+	fmt.Printf("Envoy %s, --concurrency %d; wrk -t %d -c %d --latency, %d interleaved rounds of -d %s per cell after a %s warm-up;\n",
+		version, o.workers, o.threads, o.conns, o.rounds, o.duration, o.warmup)
+	fmt.Printf("%d CPUs on this machine, shared with wrk and the store/upstream servers. requests/s and CPU/req: over all rounds; p50/p99: the median of the rounds' wrk figures.\n", cpus())
+	fmt.Println("CPU/req is Envoy's user+system time over the run divided by the requests (clock ticks of 10 ms; resolution is that over the run).")
+	fmt.Println("No filter: every path goes to the upstream (200). Access logging is off in all three.")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "filter\tpath\trequests/s\tp50\tp99\tCPU/req\trequests\twrong status\tsocket errors\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%.1fµs\t%d\t%d\t%s\t\n", r.variant, r.path, r.rps, r.p50, r.p99,
+			float64(r.cpuPerReq)/float64(time.Microsecond), r.requests, r.wrongStatus, r.socketErrors)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println("(goal: ours >= 85% of the floor's requests/s on each path; passthrough >= 95% of no filter)")
+	fmt.Fprintln(tw, "path\tours/floor requests/s\tours/none requests/s\tours/floor CPU/req\t")
+	get := func(v, p string) result {
+		for _, r := range results {
+			if r.variant == v && r.path == p {
+				return r
+			}
+		}
+		return result{}
+	}
+	for _, p := range bench.Paths() {
+		ours, floor, none := get("ours", p.Name), get("floor", p.Name), get("none", p.Name)
+		fmt.Fprintf(tw, "%s\t%.0f%%\t%.0f%%\t%.2f\t\n", p.Name, 100*ours.rps/floor.rps, 100*ours.rps/none.rps,
+			float64(ours.cpuPerReq)/float64(floor.cpuPerReq))
+	}
+	return tw.Flush()
+}
+
+func serve(h http.HandlerFunc) (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l, nil
+}
+
+func start(bin string, v variant, o options, store, upstream string) (*envoyrun.Envoy, error) {
+	wasm := v.wasm
+	if wasm == "" {
+		wasm = floorWasm // the bootstrap names a module; the filter is removed below
+	}
+	return envoyrun.Start(context.Background(), envoyrun.Options{
+		Binary:       bin,
+		Wasm:         wasm,
+		PluginConfig: []byte(bench.Config),
+		UserStore:    store,
+		Upstream:     upstream,
+		Concurrency:  o.workers,
+		Edit: func(b *envoyrun.Bootstrap) error {
+			hcm, err := b.HCM()
+			if err != nil {
+				return err
+			}
+			delete(hcm, "access_log")
+			if v.wasm == "" {
+				filters, _ := hcm["http_filters"].([]any)
+				var keep []any
+				for _, f := range filters {
+					if f, ok := f.(map[string]any); ok && f["name"] == "envoy.filters.http.wasm" {
+						continue
+					}
+					keep = append(keep, f)
+				}
+				hcm["http_filters"] = keep
+			}
+			return nil
+		},
+	})
+}
+
+// check sends the path once and compares the status, so a misconfigured run cannot pass as fast.
+func check(e *envoyrun.Envoy, p bench.Path, want int) error {
+	req, err := http.NewRequest(p.Method, e.URL+p.Path, strings.NewReader(p.Body))
+	if err != nil {
+		return err
+	}
+	for _, h := range p.Headers {
+		req.Header.Set(h[0], h[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d, want %d: %s", resp.StatusCode, want, body)
+	}
+	return nil
+}
+
+// prepare checks the path once and warms the Envoy up on it.
+func prepare(wrk, dir string, e *envoyrun.Envoy, v variant, p bench.Path, o options) error {
+	if err := check(e, p, want(v, p)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(script(dir, v, p), luaScript(p), 0o600); err != nil {
+		return err
+	}
+	if o.warmup > 0 {
+		if _, err := runWrk(wrk, script(dir, v, p), e.URL+p.Path, o, o.warmup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func want(v variant, p bench.Path) int {
+	if v.wasm == "" {
+		return 200
+	}
+	return p.Status
+}
+
+func script(dir string, v variant, p bench.Path) string {
+	return filepath.Join(dir, v.name+"-"+p.Name+".lua")
+}
+
+// measure runs wrk once and adds the run to r.
+func measure(wrk, dir string, e *envoyrun.Envoy, v variant, p bench.Path, o options, r *result) error {
+	before, err := cpuTicks(e.Pid())
+	if err != nil {
+		return err
+	}
+	out, err := runWrk(wrk, script(dir, v, p), e.URL+p.Path, o, o.duration)
+	if err != nil {
+		return err
+	}
+	after, err := cpuTicks(e.Pid())
+	if err != nil {
+		return err
+	}
+	w, err := parseWrk(out)
+	if err != nil {
+		return fmt.Errorf("%w; wrk said:\n%s", err, out)
+	}
+	wrong := w.non2xx // wrk counts the non-2xx/3xx answers
+	if want(v, p) >= 400 {
+		wrong = w.requests - w.non2xx
+	}
+	r.add(w, after-before, wrong, float64(w.requests)/w.rps)
+	return nil
+}
+
+func runWrk(wrk, script, url string, o options, d time.Duration) (string, error) {
+	args := []string{"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", strconv.Itoa(int(d.Seconds())) + "s",
+		"--latency", "--timeout", "5s", "-s", script, url}
+	out, err := exec.Command(wrk, args...).CombinedOutput() //nolint:gosec // wrk from PATH, our own arguments
+	if err != nil {
+		return "", fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	return string(out), nil
+}
+
+// luaScript sets the method, headers and body of every wrk request.
+func luaScript(p bench.Path) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wrk.method = %q\n", p.Method)
+	for _, h := range p.Headers {
+		fmt.Fprintf(&b, "wrk.headers[%q] = [==[%s]==]\n", h[0], h[1])
+	}
+	if p.Body != "" {
+		fmt.Fprintf(&b, "wrk.body = [==[%s]==]\n", p.Body)
+	}
+	return []byte(b.String())
+}
+
+// parseWrk reads requests, requests/s, the 50% and 99% latencies, the non-2xx/3xx count and
+// the socket errors from wrk --latency output.
+func parseWrk(out string) (wrkRun, error) {
+	var r wrkRun
+	var haveReq, haveRPS bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) >= 2 && f[0] == "50%":
+			r.p50, _ = parseLatency(f[1])
+		case len(f) >= 2 && f[0] == "99%":
+			r.p99, _ = parseLatency(f[1])
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.requests, _ = strconv.Atoi(f[0])
+			haveReq = true
+		case len(f) >= 2 && f[0] == "Requests/sec:":
+			r.rps, _ = strconv.ParseFloat(f[1], 64)
+			haveRPS = true
+		case len(f) >= 5 && f[0] == "Non-2xx":
+			r.non2xx, _ = strconv.Atoi(f[len(f)-1])
+		case len(f) >= 2 && f[0] == "Socket" && f[1] == "errors:":
+			r.socketErrors = strings.Join(f[2:], " ")
+		}
+	}
+	if !haveReq || !haveRPS || r.rps <= 0 {
+		return r, errors.New("no request count or requests/sec in wrk's output")
+	}
+	return r, nil
+}
+
+func parseLatency(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, err
+			}
+			return time.Duration(f * float64(u.unit)).Round(time.Microsecond), nil
+		}
+	}
+	return 0, fmt.Errorf("latency %q", s)
+}
+
+// cpuTicks is a process's utime + stime in clock ticks (USER_HZ, 100 on Linux).
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc/PID/stat")
+	}
+	f := strings.Fields(s[i+1:])
+	// After the command: state(3) ... utime(14) stime(15); f[0] is field 3.
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/PID/stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return ut + st, nil
+}
+
+func cpus() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\nprocessor") + btoi(strings.HasPrefix(string(b), "processor"))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
