@@ -322,3 +322,20 @@ func trustOneHop(b *envoyrun.Bootstrap) error {
 	hcm["xff_num_trusted_hops"] = 1
 	return nil
 }
+
+// TestLargestBody: at the largest max_request_bytes (1 MiB, Envoy's default buffer limit) a
+// body of exactly that size still reaches the filter, declared or chunked, and one byte more
+// gets the filter's own 413, not Envoy's.
+func TestLargestBody(t *testing.T) {
+	const limit = 1 << 20
+	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
+		e2eConfig(cfg)
+		set(cfg, "max_request_bytes", limit)
+	}})
+	body := `{"client_id":"other","connection":"email","username":"a@e2e.test","otp":"1","pad":"` + strings.Repeat("a", limit-100) + `"}`
+	body += strings.Repeat(" ", limit-len(body))
+	checkError(t, s.verify(t, nil, body), 403, "unauthorized_client", "invalid client", false)
+	checkError(t, s.verifyStream(t, strings.NewReader(body)), 403, "unauthorized_client", "invalid client", false)
+	checkError(t, s.verify(t, nil, body+" "), 413, "invalid_request", "request body is larger than 1048576 bytes", false)
+	checkError(t, s.verifyStream(t, strings.NewReader(body+" ")), 413, "invalid_request", "request body is larger than 1048576 bytes", false)
+}
