@@ -324,8 +324,11 @@ func trustOneHop(b *envoyrun.Bootstrap) error {
 }
 
 // TestLargestBody: at the largest max_request_bytes (1 MiB, Envoy's default buffer limit) a
-// body of exactly that size still reaches the filter, declared or chunked, and one byte more
-// gets the filter's own 413, not Envoy's.
+// body of exactly that size still reaches the filter, declared or chunked, and a declared
+// content-length one byte over gets the filter's 413. A chunked body over it meets Envoy's
+// own buffer limit before the filter sees the chunk that crosses it: Envoy answers 413 in
+// plain text (seen in Envoy 1.40; the README says to keep the limit above max_request_bytes).
+// Either way nothing goes upstream.
 func TestLargestBody(t *testing.T) {
 	const limit = 1 << 20
 	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
@@ -337,5 +340,10 @@ func TestLargestBody(t *testing.T) {
 	checkError(t, s.verify(t, nil, body), 403, "unauthorized_client", "invalid client", false)
 	checkError(t, s.verifyStream(t, strings.NewReader(body)), 403, "unauthorized_client", "invalid client", false)
 	checkError(t, s.verify(t, nil, body+" "), 413, "invalid_request", "request body is larger than 1048576 bytes", false)
-	checkError(t, s.verifyStream(t, strings.NewReader(body+" ")), 413, "invalid_request", "request body is larger than 1048576 bytes", false)
+	if a := s.verifyStream(t, strings.NewReader(body+" ")); a.status != 413 || string(a.body) != "Payload Too Large" {
+		t.Errorf("chunked body over Envoy's buffer limit: got %d %q, want Envoy's own 413", a.status, a.body)
+	}
+	if s.upstream.count() != 0 {
+		t.Fatal("a request reached the upstream")
+	}
 }
