@@ -347,3 +347,39 @@ func TestLargestBody(t *testing.T) {
 		t.Fatal("a request reached the upstream")
 	}
 }
+
+// TestHTTP2: over HTTP/2 (h2c) the body arrives in DATA frames and may end with trailers
+// instead of end_stream on data; the filter still reads the whole body and decides.
+func TestHTTP2(t *testing.T) {
+	s := startStack(t, stackOptions{config: forwardConfig})
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: &protocols}}
+	send := func(body string, trailers http.Header) answer {
+		req, err := http.NewRequest(http.MethodPost, s.envoy.URL+"/passwordless/verify", io.NopCloser(strings.NewReader(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("x-tenant-id", tenant)
+		req.Header.Set("content-type", "application/json")
+		req.Trailer = trailers
+		resp, err := h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("spoke %s, want HTTP/2", resp.Proto)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	if a := send(`{"client_id":"other","connection":"email","username":"a@e2e.test","otp":"1"}`, nil); a.status != 403 {
+		t.Errorf("rejected over HTTP/2: %d %s", a.status, a.body)
+	}
+	a := send(verifyBody("s-200@e2e.test", "123456"), http.Header{"X-Checksum": {"abc"}})
+	got := s.upstream.last()
+	if a.status != 200 || got.Header.Get("x-passwordless-user-id") != "u-200" || strings.Contains(got.Body, "123456") {
+		t.Errorf("verified with trailers over HTTP/2: %d %s; upstream saw %v %q", a.status, a.body, got.Header, got.Body)
+	}
+}
