@@ -57,8 +57,8 @@ browser: build envoy
 	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
-FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
-	./shared/userstore:FuzzAppendJSON ./shared/userstore:FuzzAppendString
+FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \
+	./shared/storewire:FuzzAppendJSON ./shared/storewire:FuzzAppendString
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -82,7 +82,7 @@ check: lint test fuzz
 # bench writes bench.txt: the filter natively and on plugin.wasm, the body parser, the user
 # store request encoder and the wasm host, all from one run so ratios compare like with like.
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./plugin ./shared/... ./e2e/wasmhost | tee bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./plugin/... ./shared/... ./e2e/wasmhost | tee bench.txt
 
 clean:
 	rm -rf build

@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // The harness runs every plugin test twice: natively with the SDK's proxytest emulator, and on
@@ -269,7 +270,7 @@ func (n *nativeVM) deliver(a proxytest.HttpCalloutAttribute) {
 		return
 	}
 	// proxytest does not record the callout timeout; the default timeout_ms stands in.
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeoutMS*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), filter.DefaultTimeoutMS*time.Millisecond)
 	defer cancel()
 	resp, err := c.RoundTrip(ctx, &wasmhost.CalloutRequest{Headers: a.Headers, Body: a.Body, Trailers: a.Trailers})
 	if err != nil {
