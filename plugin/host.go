@@ -12,6 +12,14 @@ import (
 // host is filter.Host on proxy-wasm: the current request is the SDK's active context.
 type host struct{}
 
+func (host) RequestHeader(name string) (string, error) {
+	v, err := proxywasm.GetHttpRequestHeader(name)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		return "", nil
+	}
+	return v, err
+}
+
 func (host) RequestHeaders() ([][2]string, error) { return proxywasm.GetHttpRequestHeaders() }
 
 func (host) RemoveRequestHeader(name string) error { return proxywasm.RemoveHttpRequestHeader(name) }

@@ -170,14 +170,17 @@ func verdictOf(answer *apiError) verdict {
 }
 
 func (g *attackGuard) settle(a attempt, v verdict) error {
-	var errs []error
+	var ipErr, keyErr error
 	if a.ipTaken {
-		errs = append(errs, g.ips.settle(a.ip, v == verdictFailed, false))
+		ipErr = g.ips.settle(a.ip, v == verdictFailed, false)
 	}
 	if a.keyTaken {
-		errs = append(errs, g.keys.settle(a.key, v == verdictFailed, v == verdictVerified))
+		keyErr = g.keys.settle(a.key, v == verdictFailed, v == verdictVerified)
 	}
-	return errors.Join(errs...)
+	if ipErr == nil && keyErr == nil {
+		return nil // errors.Join would allocate its arguments even then
+	}
+	return errors.Join(ipErr, keyErr)
 }
 
 // settle ends the request's attempt with the answer the client gets (nil: verified). A

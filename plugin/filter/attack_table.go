@@ -32,6 +32,10 @@ type table struct {
 	// creates a missing bucket but fails if another VM created that bucket meanwhile, where a
 	// set with 0 would overwrite its counts.
 	createCas uint32
+	// Reused by every update: a VM runs one callback at a time, and hosts copy what is set.
+	keys    [tableBuckets]string
+	entries []entry
+	buf     []byte
 }
 
 type entry struct {
@@ -50,13 +54,20 @@ type slot struct {
 // bucketOf places a key. The tag is a keyed hash, so no client can aim at a bucket.
 func bucketOf(tag uint64) int { return int(tag % tableBuckets) }
 
-func (t *table) bucketKey(tag uint64) string { return t.prefix + strconv.Itoa(bucketOf(tag)) }
-
-func decode(b []byte) []entry {
-	if len(b)%entrySize != 0 {
-		return nil // not ours (another layout): start the bucket again
+// bucketKey is made once per bucket and VM.
+func (t *table) bucketKey(tag uint64) string {
+	b := bucketOf(tag)
+	if t.keys[b] == "" {
+		t.keys[b] = t.prefix + strconv.Itoa(b)
 	}
-	es := make([]entry, 0, len(b)/entrySize+1)
+	return t.keys[b]
+}
+
+// decode appends a bucket's entries to es.
+func decode(es []entry, b []byte) []entry {
+	if len(b)%entrySize != 0 {
+		return es // not ours (another layout): start the bucket again
+	}
 	for off := 0; off < len(b); off += entrySize {
 		e := b[off : off+entrySize]
 		es = append(es, entry{
@@ -69,8 +80,9 @@ func decode(b []byte) []entry {
 	return es
 }
 
-func encode(es []entry) []byte {
-	b := make([]byte, len(es)*entrySize)
+// encode appends the bucket of es to b.
+func encode(b []byte, es []entry) []byte {
+	b = append(b, make([]byte, len(es)*entrySize)...)
 	for i, e := range es {
 		o := b[i*entrySize:]
 		binary.LittleEndian.PutUint64(o, e.tag)
@@ -191,11 +203,13 @@ func (t *table) update(key string, fn func([]entry) ([]entry, bool)) error {
 		if !found {
 			cas = t.createCas
 		}
-		next, write := fn(decode(b))
+		t.entries = decode(t.entries[:0], b)
+		next, write := fn(t.entries)
 		if !write {
 			return nil
 		}
-		mismatch, err := t.data.Set(key, encode(next), cas)
+		t.entries, t.buf = next, encode(t.buf[:0], next)
+		mismatch, err := t.data.Set(key, t.buf, cas)
 		if err != nil {
 			return err
 		}

@@ -4,8 +4,8 @@ package filter
 //
 // Everything here is pure: no proxy-wasm calls, no logging, no panics on any input. A JSON body
 // is checked in one iterative pass by scanJSON (structure, strings and escapes, numbers,
-// literals, nesting depth, duplicate keys, dotted keys); only a body that passed is handed to
-// gjson, which then reads and unescapes the members of the top-level object. A form body is
+// literals, nesting depth, duplicate keys, dotted keys), which also picks out the top-level
+// members the filter reads; it counts only once the whole body has passed. A form body is
 // decoded by our own small x-www-form-urlencoded decoder (net/url would grow the wasm and
 // decides some details, such as ';', differently from what we want).
 //
@@ -235,7 +235,7 @@ func parseJSONBody(body []byte) (verifyParams, *bodyError) {
 	if !utf8.Valid(body) {
 		return verifyParams{}, errNotUTF8
 	}
-	s := string(body) // the one copy; every string we return is a substring of it or unescaped
+	s := view(body) // every string returned is a substring of the body, or unescaped
 	start := skipSpace(s, 0)
 	if start == len(s) {
 		return verifyParams{}, errEmptyJSON
@@ -245,31 +245,14 @@ func parseJSONBody(body []byte) (verifyParams, *bodyError) {
 		// is no need to look further.
 		return verifyParams{}, errNotObject
 	}
-	hasDotted, err := scanJSON(s, start)
+	var f fieldSet
+	hasDotted, err := scanJSON(s, start, &f)
 	if err != nil {
 		return verifyParams{}, err
 	}
 	if hasDotted {
 		return verifyParams{}, errDottedKey
 	}
-
-	// The body is now known to be one valid object without duplicate keys, lone surrogate
-	// escapes or deep nesting, so gjson's reading of it is exact. Fields are matched by
-	// iterating the top-level members: gjson paths give '.', '*' and '?' special meanings.
-	var f fieldSet
-	gjson.Parse(s[start:]).ForEach(func(key, value gjson.Result) bool {
-		if i := fieldIndex(key.Str); i >= 0 {
-			switch value.Type {
-			case gjson.String:
-				f[i] = fieldValue{kind: valString, str: value.Str}
-			case gjson.Null:
-				f[i] = fieldValue{kind: valNull}
-			default:
-				f[i] = fieldValue{kind: valOther}
-			}
-		}
-		return true
-	})
 	return f.params(), nil
 }
 
@@ -285,8 +268,9 @@ const (
 // same key twice (compared after unescaping) and no lone UTF-16 surrogate escape. s must be
 // valid UTF-8. It reports whether a key, at any depth, contains a '.'; the caller reports that
 // only because every other check passed. It does not recurse: an explicit stack of
-// open containers is kept in fixed-size arrays.
-func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
+// open containers is kept in fixed-size arrays. The top-level members the filter reads go into
+// f as they pass, so the body is read once.
+func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError) {
 	var (
 		isObj   [maxBodyDepth]bool                // kind of each open container
 		keyBase [maxBodyDepth]int                 // where each open object's keys start in keys
@@ -297,6 +281,7 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 	// last; an object's keys are dropped when it closes.
 	keys := keyBuf[:0]
 	depth := 0
+	field := -1 // the top-level field whose value comes next
 	i := start
 	state := stValue
 	for {
@@ -305,6 +290,9 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 			i = skipSpace(s, i)
 			if i >= len(s) {
 				return false, malformedJSON(i, "unexpected end of body")
+			}
+			if field >= 0 {
+				f[field] = fieldValue{kind: valOther} // unless a string or null, below
 			}
 			switch c := s[i]; {
 			case c == '{' || c == '[':
@@ -315,6 +303,7 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 				keyBase[depth] = len(keys)
 				keySet[depth] = nil
 				depth++
+				field = -1 // its members are not top-level
 				i = skipSpace(s, i+1)
 				if i < len(s) && (s[i] == '}' && c == '{' || s[i] == ']' && c == '[') {
 					depth-- // empty container: nothing was added to keys
@@ -324,9 +313,16 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 					state = stKey
 				}
 			case c == '"':
-				end, _, serr := scanString(s, i)
+				end, escaped, serr := scanString(s, i)
 				if serr != nil {
 					return false, serr
+				}
+				if field >= 0 {
+					v := s[i+1 : end-1]
+					if escaped {
+						v = unescapeJSON(v)
+					}
+					f[field] = fieldValue{kind: valString, str: v}
 				}
 				i = end
 				state = stAfterValue
@@ -340,6 +336,9 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 				}
 				if !strings.HasPrefix(s[i:], lit) {
 					return false, malformedJSON(i, "invalid literal")
+				}
+				if field >= 0 && c == 'n' {
+					f[field] = fieldValue{kind: valNull}
 				}
 				i += len(lit)
 				state = stAfterValue
@@ -355,6 +354,7 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 			}
 
 		case stAfterValue:
+			field = -1
 			i = skipSpace(s, i)
 			if depth == 0 {
 				if i < len(s) {
@@ -426,6 +426,9 @@ func scanJSON(s string, start int) (hasDotted bool, err *bodyError) {
 				}
 			}
 			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
+			if depth == 1 {
+				field = fieldIndex(key)
+			}
 			i = skipSpace(s, end)
 			if i >= len(s) {
 				return false, malformedJSON(i, "unexpected end of body")
@@ -453,6 +456,16 @@ func skipSpace(s string, i int) int {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// stringStop marks the bytes that end a run of plain string content: a quote, a backslash,
+// a control character. A table lookup per byte is what lets the scan keep up with gjson's.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // scanString checks the JSON string that starts at s[i] == '"' and returns the offset just
 // past its closing quote and whether it contains any escape. s must be valid UTF-8.
 //
@@ -463,6 +476,12 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func scanString(s string, i int) (end int, escaped bool, err *bodyError) {
 	i++ // opening quote
 	for i < len(s) {
+		for i < len(s) && !stringStop[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		switch {
 		case c == '"':
@@ -628,7 +647,7 @@ func unescapeJSON(raw string) string {
 }
 
 func stripJSONCodeFields(body []byte) []byte {
-	s := string(body)
+	s := view(body)
 	start := skipSpace(s, 0)
 	if start >= len(s) || s[start] != '{' {
 		return body
@@ -672,7 +691,7 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 		f         fieldSet
 		hasDotted bool
 	)
-	err := eachFormPair(string(body), func(key string) bool { return fieldIndex(key) >= 0 },
+	err := eachFormPair(view(body), func(key string) bool { return fieldIndex(key) >= 0 },
 		func(key, val string) *bodyError {
 			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 			if idx := fieldIndex(key); idx >= 0 {

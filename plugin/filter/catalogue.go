@@ -104,7 +104,16 @@ func (e *apiError) description() string {
 	return c.Text + e.detail
 }
 
-func newError(kind ErrorKind) *apiError { return &apiError{kind: kind} }
+// fixedErrors are the answers without detail. newError hands out pointers to them, which
+// nothing changes, so a rejection allocates no error.
+var fixedErrors = func() (e [NumErrorKinds]apiError) {
+	for k := range e {
+		e[k].kind = ErrorKind(k)
+	}
+	return e
+}()
+
+func newError(kind ErrorKind) *apiError { return &fixedErrors[kind] }
 
 func newErrorf(kind ErrorKind, detail string) *apiError { return &apiError{kind: kind, detail: detail} }
 

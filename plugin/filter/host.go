@@ -5,6 +5,8 @@ package filter
 
 // Host is the proxy as one request sees it.
 type Host interface {
+	// RequestHeader is one request header's value, "" when absent.
+	RequestHeader(name string) (string, error)
 	RequestHeaders() ([][2]string, error)
 	RemoveRequestHeader(name string) error
 	ReplaceRequestHeader(name, value string) error

@@ -9,10 +9,10 @@ type metrics struct {
 	verified       Counter
 	storeFailures  Counter
 	storeLatencyMS Histogram
-	errorsByCode   map[string]Counter
+	byCode         [NumErrorKinds]Counter // error.<code>, one counter for the kinds sharing a code
 	// byKind tells apart answers that share an error code: SPEC 7 asks for the per-address
-	// 429 to be counted apart from the per-key one and from the store's own.
-	byKind map[ErrorKind]Counter
+	// 429 to be counted apart from the per-key one and from the store's own. nil: none.
+	byKind [NumErrorKinds]Counter
 }
 
 var kindMetrics = map[ErrorKind]string{
@@ -27,16 +27,16 @@ func defineMetrics(d Metrics) *metrics {
 		verified:       d.Counter(metricPrefix + "verified"),
 		storeFailures:  d.Counter(metricPrefix + "user_store_failures"),
 		storeLatencyMS: d.Histogram(metricPrefix + "user_store_latency_ms"),
-		errorsByCode:   map[string]Counter{},
-		byKind:         map[ErrorKind]Counter{},
 	}
 	for kind, name := range kindMetrics {
 		m.byKind[kind] = d.Counter(metricPrefix + name)
 	}
-	for _, e := range Catalogue {
-		if _, ok := m.errorsByCode[e.Code]; !ok {
-			m.errorsByCode[e.Code] = d.Counter(metricPrefix + "error." + e.Code)
+	codes := map[string]Counter{}
+	for kind, e := range Catalogue {
+		if codes[e.Code] == nil {
+			codes[e.Code] = d.Counter(metricPrefix + "error." + e.Code)
 		}
+		m.byCode[kind] = codes[e.Code]
 	}
 	return m
 }

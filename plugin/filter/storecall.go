@@ -16,24 +16,30 @@ const MaxAnswerBytes = 64 << 10
 // maxStoreDescription bounds an error_description passed on from the store (SPEC 6).
 const maxStoreDescription = 256
 
-// calloutHeaders are the user store request headers (SPEC 6).
-func (c *config) calloutHeaders(requestID string) [][2]string {
-	h := [][2]string{
-		{":method", "POST"},
-		{":path", c.userStore.path},
-		{":authority", c.userStore.authority},
-		{"content-type", "application/json"},
-	}
+// appendCalloutHeaders appends the user store request headers (SPEC 6) to h.
+func (c *config) appendCalloutHeaders(h [][2]string, requestID string) [][2]string {
+	h = append(h,
+		[2]string{":method", "POST"},
+		[2]string{":path", c.userStore.path},
+		[2]string{":authority", c.userStore.authority},
+		[2]string{"content-type", "application/json"},
+	)
 	if requestID != "" {
 		h = append(h, [2]string{"x-request-id", requestID})
 	}
 	return h
 }
 
-// calloutBody is built from the validated values, never copied from the client, so extra or
+// calloutBody is a buffer of its own, since a host may keep it.
+func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
+	n := 180 + len(p.username) + len(p.code) + len(p.clientID) + len(p.redirectURI) + len(p.nonce)
+	return appendCalloutBody(make([]byte, 0, n), tenantName, p, ip)
+}
+
+// appendCalloutBody writes the user store request. It is built from the validated values, never copied from the client, so extra or
 // duplicate client fields cannot change what the store reads. Only the redirect step has a
 // redirect_uri (SPEC 12 requires one before the store is asked).
-func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
+func appendCalloutBody(dst []byte, tenantName string, p *verifyParams, ip string) []byte {
 	r := storewire.Request{
 		Tenant:      tenantName,
 		ClientID:    p.clientID,
@@ -49,7 +55,7 @@ func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
 	if p.redirectURI != "" {
 		r.Step = storewire.StepRedirect
 	}
-	return r.AppendJSON(make([]byte, 0, 180+len(p.username)+len(p.code)+len(p.clientID)+len(p.redirectURI)+len(p.nonce)))
+	return r.AppendJSON(dst)
 }
 
 // storeAnswer is the user store's answer as the host delivered it.
@@ -74,7 +80,7 @@ func mapAnswer(a storeAnswer) (gjson.Result, *apiError) {
 		if !gjson.ValidBytes(a.body) {
 			return gjson.Result{}, internalError("user store answer is not JSON")
 		}
-		obj = gjson.ParseBytes(a.body)
+		obj = gjson.Parse(view(a.body))
 		if !obj.IsObject() {
 			return gjson.Result{}, internalError("user store answer is not a JSON object")
 		}

@@ -15,6 +15,10 @@ type Plugin struct {
 	cfg     *config
 	metrics *metrics
 	guard   *attackGuard
+	// Buffers reused by every request: a VM runs one callback at a time, and what the host
+	// only reads during a call (a log line as it is built, headers it serializes) can go here.
+	line        []byte
+	callHeaders [5][2]string
 }
 
 // New reads the plugin configuration (SPEC 2) and sets up metrics and attack protection. Its
@@ -67,22 +71,24 @@ func (h *Stream) Init(p *Plugin, host Host) { *h = Stream{p: p, host: host} }
 
 func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	cfg := h.p.cfg
-	// One host call for all headers: every call that returns data costs a call back into the
-	// VM to allocate, and this runs on every request through the proxy.
-	headers, herr := h.host.RequestHeaders()
-	if herr != nil {
-		// Without the headers the filter can neither route nor strip identities: fail closed.
-		h.handled = true
-		return h.fail(internalError("cannot read request headers: " + herr.Error()))
-	}
 	// Identity headers are removed from every request, so no client can forge one upstream.
+	// Removing an absent header is a no-op, and costs less than reading the map to look.
 	for _, ih := range cfg.identityHeaders {
-		if _, ok := lookup(headers, ih.name); ok {
-			_ = h.host.RemoveRequestHeader(ih.name)
-		}
+		_ = h.host.RemoveRequestHeader(ih.name)
+	}
+	// Most traffic is not the filter's: its path says so, without copying every header into
+	// the VM.
+	path, err := h.host.RequestHeader(":path")
+	var headers [][2]string
+	if err == nil && cfg.ownsPath(path) {
+		headers, err = h.host.RequestHeaders()
+	}
+	if err != nil {
+		// Without the headers the filter cannot route: fail closed.
+		h.handled = true
+		return h.fail(internalError("cannot read request headers: " + err.Error()))
 	}
 	method, _ := lookup(headers, ":method")
-	path, _ := lookup(headers, ":path")
 	h.route = cfg.route(method, path)
 	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
 		return Continue
@@ -104,11 +110,11 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	head.authority, _ = lookup(headers, ":authority")
 	head.contentType, _ = lookup(headers, "content-type")
 	head.contentLength, _ = lookup(headers, "content-length")
-	name, t, kind, err := cfg.checkHead(head)
+	name, t, kind, herr := cfg.checkHead(head)
 	h.tenant, h.t, h.kind = name, t, kind
 	h.setOrigin(headers)
-	if err != nil {
-		return h.fail(err)
+	if herr != nil {
+		return h.fail(herr)
 	}
 	if endOfStream {
 		return h.onBody(nil)
@@ -191,7 +197,7 @@ func (h *Stream) callStore() Action {
 		return h.fail(aerr)
 	}
 	h.sentAt = time.Now()
-	derr := h.host.CallStore(cfg.userStore.cluster, cfg.calloutHeaders(h.requestID),
+	derr := h.host.CallStore(cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.requestID),
 		calloutBody(h.tenant, &h.params, ip), cfg.userStore.timeoutMS,
 		func(numHeaders, bodySize int) { h.onStoreAnswer(att, numHeaders, bodySize) })
 	if derr != nil {
@@ -238,7 +244,7 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 func (h *Stream) respond(answer gjson.Result, storeHeaders [][2]string) {
 	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
 	h.succeed()
-	if err := h.host.SendResponse(200, headers, []byte(answer.Raw)); err != nil {
+	if err := h.host.SendResponse(200, headers, bytesOf(answer.Raw)); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
 	}
 }
@@ -300,14 +306,12 @@ func (h *Stream) succeed() {
 // fail sends the error answer; it is the only path that writes an error.
 func (h *Stream) fail(e *apiError) Action {
 	h.answered = true
-	if c, ok := h.p.metrics.errorsByCode[e.code()]; ok {
-		c.Increment(1)
-	}
-	if c, ok := h.p.metrics.byKind[e.kind]; ok {
+	h.p.metrics.byCode[e.kind].Increment(1)
+	if c := h.p.metrics.byKind[e.kind]; c != nil {
 		c.Increment(1)
 	}
 	h.logOutcome(e.code(), e.logReason)
-	status, headers, body := e.status(), h.answerHeaders(), appendErrorBody(nil, e)
+	status, headers, body := e.status(), h.answerHeaders(), appendErrorBody(nil, e) // its own: a host may keep the body
 	if h.redirectTo != "" {
 		status, headers, body = 302, h.errorRedirect(e), nil
 	}
@@ -320,15 +324,22 @@ func (h *Stream) fail(e *apiError) Action {
 // logOutcome writes the one info line per handled request. The code is never in it, and the
 // client's values are quoted and cut short so they cannot forge log lines.
 func (h *Stream) logOutcome(outcome, reason string) {
-	line := "passwordless_verify: tenant=" + quoteSafe(h.tenant) +
-		" client=" + quoteSafe(h.params.clientID) +
-		" connection=" + quoteSafe(h.params.connection) +
-		" outcome=" + outcome +
-		" request_id=" + quoteSafe(h.requestID)
+	b := append(h.p.line[:0], "passwordless_verify: tenant="...)
+	b = appendQuoteSafe(b, h.tenant)
+	b = append(b, " client="...)
+	b = appendQuoteSafe(b, h.params.clientID)
+	b = append(b, " connection="...)
+	b = appendQuoteSafe(b, h.params.connection)
+	b = append(b, " outcome="...)
+	b = append(b, outcome...)
+	b = append(b, " request_id="...)
+	b = appendQuoteSafe(b, h.requestID)
 	if reason != "" {
-		line += " reason=" + quoteSafe(reason)
+		b = append(b, " reason="...)
+		b = appendQuoteSafe(b, reason)
 	}
-	h.host.Log(LogInfo, line)
+	h.p.line = b
+	h.host.Log(LogInfo, string(b)) // a copy: a host may keep the line
 }
 
 // lookup finds a header by its lower-case name; hosts hand header names over lower-cased.

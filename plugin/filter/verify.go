@@ -23,11 +23,22 @@ const (
 	routePreflight              // OPTIONS verify_path, a CORS preflight when it has the headers (SPEC 13)
 )
 
+// ownsPath: the path, query ignored, is one of the filter's endpoints for some method.
+func (c *config) ownsPath(path string) bool {
+	path = withoutQuery(path)
+	return path == c.verifyPath || path == c.redirectPath
+}
+
+func withoutQuery(path string) string {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
 // route finds the endpoint by method and exact path, with the query string ignored.
 func (c *config) route(method, path string) route {
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
+	path = withoutQuery(path)
 	switch {
 	case method == "POST" && path == c.verifyPath:
 		return routeVerify
@@ -129,12 +140,18 @@ func parseContentType(v string) (bodyKind, *apiError) {
 }
 
 // quoteSafe quotes client input for an error text, cut short so an answer stays small.
-func quoteSafe(s string) string {
+func quoteSafe(s string) string { return string(appendQuoteSafe(nil, s)) }
+
+// appendQuoteSafe quotes s in ASCII, cut to 64 bytes, so client input cannot forge a log line
+// or bloat an answer.
+func appendQuoteSafe(dst []byte, s string) []byte {
 	const max = 64
-	if len(s) > max {
-		s = s[:max] + "..."
+	if len(s) <= max {
+		return strconv.AppendQuoteToASCII(dst, s)
 	}
-	return strconv.QuoteToASCII(s)
+	dst = strconv.AppendQuoteToASCII(dst, s[:max])
+	// The cut is marked inside the quotes, as before the cut was appended then quoted.
+	return append(dst[:len(dst)-1], `..."`...)
 }
 
 // checkClient runs SPEC 5 rows 6 and 7 and returns the client.
