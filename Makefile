@@ -57,8 +57,8 @@ browser: build envoy
 	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
-FUZZ_TARGETS = ./plugin:FuzzParseBody ./plugin:FuzzRequest ./plugin:FuzzParseConfig \
-	./shared/userstore:FuzzAppendJSON ./shared/userstore:FuzzAppendString
+FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \
+	./shared/storewire:FuzzAppendJSON ./shared/storewire:FuzzAppendString
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -86,7 +86,7 @@ check: lint test fuzz
 # with wrk (e2e/cmd/benchenvoy; it says why it skips where Envoy or wrk is missing). Not part
 # of check. See "Performance: how it is measured" in README.md.
 BENCHFLAGS ?= -count=3
-BENCH_PKGS = ./plugin ./shared/... ./e2e/wasmhost ./e2e/bench
+BENCH_PKGS = ./plugin/... ./shared/... ./e2e/wasmhost ./e2e/bench
 ENVOYBENCHFLAGS ?=
 
 bench: bench-wasm

@@ -717,7 +717,7 @@ func checkCompose(content []byte, envoy *envoyFacts) error {
 	if v := bind(u, root); v == nil || u.WorkingDir == "" || v.Target != u.WorkingDir {
 		ps.addf("compose: userstore must mount the repository at its working_dir (%q)", u.WorkingDir)
 	}
-	wantCmd := []string{"go", "run", "./e2e/userstore", "-db", "/data/store.db", "-addr", "0.0.0.0:8081", "-outbox", "/data/codes.jsonl"}
+	wantCmd := []string{"go", "run", "./e2e/refstore", "-db", "/data/store.db", "-addr", "0.0.0.0:8081", "-outbox", "/data/codes.jsonl"}
 	if !slices.Equal(u.Command, wantCmd) {
 		ps.addf("compose: userstore runs %q, want %q", u.Command, wantCmd)
 	}
@@ -789,7 +789,7 @@ func TestComposeChecksCanFail(t *testing.T) {
 			delete(svc(t, m, "envoy"), "ports")
 		}, "does not publish its listener port 10000"},
 		{"userstore command", func(t *testing.T, m map[string]any) {
-			svc(t, m, "userstore")["command"] = []any{"go", "run", "./e2e/userstore", "-db", "/data/store.db", "-addr", "0.0.0.0:9999", "-outbox", "/data/codes.jsonl"}
+			svc(t, m, "userstore")["command"] = []any{"go", "run", "./e2e/refstore", "-db", "/data/store.db", "-addr", "0.0.0.0:9999", "-outbox", "/data/codes.jsonl"}
 		}, "userstore runs"},
 		{"repository not at working_dir", func(t *testing.T, m map[string]any) {
 			svc(t, m, "userstore")["working_dir"] = "/app"

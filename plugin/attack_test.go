@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // switchStore answers 401 invalid_user_password until ok is set.
@@ -37,15 +38,15 @@ func TestAttackProtection(t *testing.T) {
 			return vm.do(t, request{headers: [][2]string{{"x-tenant-id", "acme"}}, body: body, source: source + ":1234"})
 		}
 		for i := 0; i < 3; i++ {
-			checkError(t, try("a@example.com", "10.0.0.1"), errWrongCode, "")
+			checkError(t, try("a@example.com", "10.0.0.1"), filter.ErrWrongCode, "")
 		}
 		// The key is case-insensitive on the username and ignores the source port.
-		checkError(t, try("A@EXAMPLE.COM", "10.0.0.1"), errTooManyAttempts, "")
+		checkError(t, try("A@EXAMPLE.COM", "10.0.0.1"), filter.ErrTooManyAttempts, "")
 		if store.calls.Load() != 3 {
 			t.Errorf("%d store calls; a blocked attempt must not reach the store", store.calls.Load())
 		}
 		// Another IP, or another user, is a different key.
-		checkError(t, try("a@example.com", "10.0.0.2"), errWrongCode, "")
+		checkError(t, try("a@example.com", "10.0.0.2"), filter.ErrWrongCode, "")
 		store.ok.Store(true)
 		if got := try("b@example.com", "10.0.0.1"); got.status != 200 {
 			t.Fatalf("other user: %d", got.status)
@@ -56,9 +57,9 @@ func TestAttackProtection(t *testing.T) {
 		}
 		store.ok.Store(false)
 		for i := 0; i < 3; i++ {
-			checkError(t, try("a@example.com", "10.0.0.2"), errWrongCode, "")
+			checkError(t, try("a@example.com", "10.0.0.2"), filter.ErrWrongCode, "")
 		}
-		checkError(t, try("a@example.com", "10.0.0.2"), errTooManyAttempts, "")
+		checkError(t, try("a@example.com", "10.0.0.2"), filter.ErrTooManyAttempts, "")
 	})
 }
 
@@ -89,7 +90,7 @@ func TestAttackProtectionAcrossWorkers(t *testing.T) {
 	}
 	wg.Wait()
 	got := vms[0].do(t, acme(validBody))
-	checkError(t, got, errTooManyAttempts, "")
+	checkError(t, got, filter.ErrTooManyAttempts, "")
 	if n := store.calls.Load(); n != workers*perWorker {
 		t.Errorf("%d store calls, want %d", n, workers*perWorker)
 	}
@@ -187,10 +188,10 @@ func TestParallelAttemptsForOneKey(t *testing.T) {
 		}
 		for _, o := range got {
 			if o.status == 429 {
-				checkError(t, o, errTooManyAttempts, "")
+				checkError(t, o, filter.ErrTooManyAttempts, "")
 			}
 		}
-		checkError(t, vm.do(t, attemptReq("a@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq("a@example.com", "10.0.0.1", "ok")), filter.ErrTooManyAttempts, "")
 	})
 }
 
@@ -203,12 +204,12 @@ func TestAttemptGivenBack(t *testing.T) {
 		// Three 503s in flight at once, then three failures still fit.
 		for _, o := range vm.doAll(t, []request{attemptReq("a", "10.0.0.1", "down"), attemptReq("a", "10.0.0.1", "down"),
 			attemptReq("a", "10.0.0.1", "down")}) {
-			checkError(t, o, errServer, "")
+			checkError(t, o, filter.ErrServer, "")
 		}
 		for range 3 {
-			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), errWrongCode, "")
+			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
 		}
-		checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), filter.ErrTooManyAttempts, "")
 
 		// A success and two 503s in flight fill the three attempts; once answered, all three
 		// are given back (the success also clears), whatever order the answers come in.
@@ -218,22 +219,22 @@ func TestAttemptGivenBack(t *testing.T) {
 			t.Fatalf("answers %d %d %d %d, want 200 500 500 429", got[0].status, got[1].status, got[2].status, got[3].status)
 		}
 		for range 3 {
-			checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), errWrongCode, "")
+			checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
 		}
-		checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), filter.ErrTooManyAttempts, "")
 	})
 	for name, c := range map[string]struct {
 		cluster wasmhost.Cluster
-		want    errorKind
+		want    filter.ErrorKind
 	}{
-		"403":         {storeReply("403", `{"error":"access_denied","error_description":"no"}`), errAccessDenied},
-		"store 429":   {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), errStoreTooManyAttempts},
-		"401 blocked": {storeReply("401", `{"error":"unauthorized"}`), errUserBlocked},
-		"malformed":   {storeReply("200", `[1]`), errServer},
+		"403":         {storeReply("403", `{"error":"access_denied","error_description":"no"}`), filter.ErrAccessDenied},
+		"store 429":   {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), filter.ErrStoreTooManyAttempts},
+		"401 blocked": {storeReply("401", `{"error":"unauthorized"}`), filter.ErrUserBlocked},
+		"malformed":   {storeReply("200", `[1]`), filter.ErrServer},
 		"failed call": {wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
 			return nil, errors.New("reset")
-		}), errServer},
-		"not dispatch": {nil, errServer},
+		}), filter.ErrServer},
+		"not dispatch": {nil, filter.ErrServer},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vmTest(t, func(t *testing.T, h *harness) {
@@ -260,7 +261,7 @@ func TestBlockedKeySurvivesSpray(t *testing.T) {
 		store := &otpStore{}
 		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3`), map[string]wasmhost.Cluster{"userstore": store})
 		for range 3 {
-			checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "bad")), errWrongCode, "")
+			checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
 		}
 		for i := range 10000 {
 			ip := fmt.Sprintf("10.%d.%d.%d", 1+i/65536, i/256%256, i%256)
@@ -268,7 +269,7 @@ func TestBlockedKeySurvivesSpray(t *testing.T) {
 				t.Fatalf("spray %d: %d %s", i, got.status, got.body)
 			}
 		}
-		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), filter.ErrTooManyAttempts, "")
 		if n := store.calls.Load(); n != 10003 {
 			t.Errorf("%d store calls, want 10003", n)
 		}
@@ -286,40 +287,40 @@ func TestTargetedBucketAttack(t *testing.T) {
 		for range 3 {
 			vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "bad"))
 		}
-		g := &attackGuard{}
-		if n := copy(g.secret[:], vm.sharedData(t, secretKey)); n != secretSize || g.secret == [secretSize]byte{} {
-			t.Fatalf("secret %x", g.secret)
+		var secret [filter.SecretSize]byte
+		if n := copy(secret[:], vm.sharedData(t, filter.SecretKey)); n != filter.SecretSize || secret == [filter.SecretSize]byte{} {
+			t.Fatalf("secret %x", secret)
 		}
-		target := bucketOf(g.keyTag("acme", "email", "victim@example.com", "10.0.0.1"))
+		target := filter.KeyBucket(secret, "acme", "email", "victim@example.com", "10.0.0.1")
 		var same []string
-		for i := 0; len(same) < 3*bucketEntries; i++ {
+		for i := 0; len(same) < 3*filter.BucketEntries; i++ {
 			u := fmt.Sprint("u", i)
-			if bucketOf(g.keyTag("acme", "email", u, "10.6.6.6")) == target {
+			if filter.KeyBucket(secret, "acme", "email", u, "10.6.6.6") == target {
 				same = append(same, u)
 			}
 		}
 		// The bucket ends full but for one place, where the rest evict one another.
-		blockedFillers, rest := same[:bucketEntries-2], same[bucketEntries-2:]
+		blockedFillers, rest := same[:filter.BucketEntries-2], same[filter.BucketEntries-2:]
 		for _, u := range blockedFillers {
 			for range 3 {
-				checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), errWrongCode, "")
+				checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), filter.ErrWrongCode, "")
 			}
 		}
 		for _, u := range rest {
-			checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), errWrongCode, "")
+			checkError(t, vm.do(t, attemptReq(u, "10.6.6.6", "bad")), filter.ErrWrongCode, "")
 		}
-		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), errTooManyAttempts, "")
-		checkError(t, vm.do(t, attemptReq(blockedFillers[0], "10.6.6.6", "ok")), errTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq("victim@example.com", "10.0.0.1", "ok")), filter.ErrTooManyAttempts, "")
+		checkError(t, vm.do(t, attemptReq(blockedFillers[0], "10.6.6.6", "ok")), filter.ErrTooManyAttempts, "")
 
 		// The unkeyed placement the review attacked, or a guessed key, predicts nothing.
-		var guess attackGuard
-		guessed := bucketOf(guess.keyTag("acme", "email", "victim@example.com", "10.0.0.1"))
+		var guess [filter.SecretSize]byte
+		guessed := filter.KeyBucket(guess, "acme", "email", "victim@example.com", "10.0.0.1")
 		hits := 0
 		for i, n := 0, 0; n < 64; i++ {
 			u := fmt.Sprint("g", i)
-			if bucketOf(guess.keyTag("acme", "email", u, "10.6.6.6")) == guessed {
+			if filter.KeyBucket(guess, "acme", "email", u, "10.6.6.6") == guessed {
 				n++
-				if bucketOf(g.keyTag("acme", "email", u, "10.6.6.6")) == target {
+				if filter.KeyBucket(secret, "acme", "email", u, "10.6.6.6") == target {
 					hits++
 				}
 			}
@@ -343,11 +344,11 @@ func TestIPThrottling(t *testing.T) {
 		if got[0].status != 200 || got[1].status != 401 || got[2].status != 401 {
 			t.Fatalf("answers %d %d %d, want 200 401 401", got[0].status, got[1].status, got[2].status)
 		}
-		checkError(t, got[3], errSuspiciousIP, "")
+		checkError(t, got[3], filter.ErrSuspiciousIP, "")
 		// The success gave its attempt back without clearing the two failures: one more fits.
-		checkError(t, vm.do(t, attemptReq("u5", "10.0.0.7", "bad")), errWrongCode, "")
+		checkError(t, vm.do(t, attemptReq("u5", "10.0.0.7", "bad")), filter.ErrWrongCode, "")
 		calls := store.calls.Load()
-		checkError(t, vm.do(t, attemptReq("u6", "10.0.0.7", "ok")), errSuspiciousIP, "")
+		checkError(t, vm.do(t, attemptReq("u6", "10.0.0.7", "ok")), filter.ErrSuspiciousIP, "")
 		if store.calls.Load() != calls {
 			t.Error("a throttled address reached the store")
 		}
@@ -364,7 +365,7 @@ func TestIPThrottling(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		vm := h.mustStart(t, protectionConfig(`"ip_max_failures": 0`), map[string]wasmhost.Cluster{"userstore": &otpStore{}})
 		for i := range 5 {
-			checkError(t, vm.do(t, attemptReq(fmt.Sprint("u", i), "10.0.0.7", "bad")), errWrongCode, "")
+			checkError(t, vm.do(t, attemptReq(fmt.Sprint("u", i), "10.0.0.7", "bad")), filter.ErrWrongCode, "")
 		}
 	})
 }
@@ -374,7 +375,7 @@ func TestTooManyAttemptsMetrics(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		vm := h.mustStart(t, protectionConfig(`"max_attempts": 1`), map[string]wasmhost.Cluster{
 			"userstore": storeReply("429", `{"error":"too_many_attempts","error_description":"store says"}`)})
-		checkError(t, vm.do(t, attemptReq("u", "10.0.0.1", "1")), errStoreTooManyAttempts, "store says")
+		checkError(t, vm.do(t, attemptReq("u", "10.0.0.1", "1")), filter.ErrStoreTooManyAttempts, "store says")
 		checkCounters(t, vm, map[string]uint64{
 			"passwordless_verify.user_store_too_many_attempts":   1,
 			"passwordless_verify.attack_protection.key_blocked":  0,

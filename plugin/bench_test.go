@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // BenchmarkRequest measures one whole verify request through the filter, natively and on
@@ -71,7 +72,7 @@ func TestVMMemoryStaysSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := acme(`{"client_id":"acme-web","connection":"email","username":"a@example.com","otp":"1","pad":"` +
-		strings.Repeat("x", defaultMaxRequestBytes-120) + `"}`)
+		strings.Repeat("x", filter.DefaultMaxRequestBytes-120) + `"}`)
 	for i := 0; i < 1500; i++ {
 		vm.do(t, acme(validBody))
 		vm.do(t, big)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 const appOrigin = "https://app.example.com" // a web origin of acme-web in testConfig
@@ -53,7 +54,7 @@ func TestPreflight(t *testing.T) {
 			"unconfigured tenant": {method: "OPTIONS", authority: "initech.auth.example.com", headers: [][2]string{{"origin", appOrigin}, {"access-control-request-method", "POST"}}},
 		} {
 			got := vm.do(t, r)
-			checkError(t, got, errOriginNotAllowed, "")
+			checkError(t, got, filter.ErrOriginNotAllowed, "")
 			checkCORS(t, got.headers, "")
 			if got.forwarded {
 				t.Errorf("%s: forwarded", name)
@@ -81,25 +82,25 @@ func TestCrossOriginVerify(t *testing.T) {
 	cases := []struct {
 		name   string
 		req    request
-		want   errorKind // when not wantOK
+		want   filter.ErrorKind // when not wantOK
 		wantOK bool
 		cors   string // the allowed origin expected on the answer
 	}{
 		{name: "allowed", req: acme(validBody, origin(appOrigin)), wantOK: true, cors: appOrigin},
 		{name: "same origin has no CORS", req: acme(validBody, origin("https://login.example.com")), wantOK: true},
 		{name: "no origin has no CORS", req: acme(validBody), wantOK: true},
-		{name: "client's origin not allowed", req: acme(validBody, origin("https://magic.example.com")), want: errOriginNotAllowed},
-		{name: "unknown origin", req: acme(validBody, origin("https://evil.example")), want: errOriginNotAllowed},
-		{name: "unknown origin, row 7 first", req: acme(`{"client_id":"nope"}`, origin("https://evil.example")), want: errInvalidClient},
-		{name: "unknown origin, row 6 first", req: acme(`{}`, origin("https://evil.example")), want: errMissingClientID},
-		{name: "row 1 has no CORS", req: request{headers: [][2]string{origin(appOrigin)}, body: validBody}, want: errNoTenant},
-		{name: "row 3 with CORS", req: acme(validBody, origin(appOrigin), [2]string{"content-length", "99999"}), want: errTooLarge, cors: appOrigin},
-		{name: "row 4 with CORS", req: acme(validBody, origin(appOrigin), [2]string{"content-type", "text/plain"}), want: errInvalidBody, cors: appOrigin},
-		{name: "row 5 with CORS", req: acme(`{"a.b":1}`, origin(appOrigin)), want: errDottedField, cors: appOrigin},
-		{name: "row 6 with another client's origin", req: acme(`{}`, origin("https://magic.example.com")), want: errMissingClientID, cors: "https://magic.example.com"},
-		{name: "row 7 with CORS", req: acme(`{"client_id":"nope"}`, origin(appOrigin)), want: errInvalidClient, cors: appOrigin},
-		{name: "row 8 with CORS", req: acme(`{"client_id":"acme-web","connection":"email","otp":"1"}`, origin(appOrigin)), want: errMissingUsername, cors: appOrigin},
-		{name: "row 15 with CORS", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`, origin(appOrigin)), want: errConnectionDisabled, cors: appOrigin},
+		{name: "client's origin not allowed", req: acme(validBody, origin("https://magic.example.com")), want: filter.ErrOriginNotAllowed},
+		{name: "unknown origin", req: acme(validBody, origin("https://evil.example")), want: filter.ErrOriginNotAllowed},
+		{name: "unknown origin, row 7 first", req: acme(`{"client_id":"nope"}`, origin("https://evil.example")), want: filter.ErrInvalidClient},
+		{name: "unknown origin, row 6 first", req: acme(`{}`, origin("https://evil.example")), want: filter.ErrMissingClientID},
+		{name: "row 1 has no CORS", req: request{headers: [][2]string{origin(appOrigin)}, body: validBody}, want: filter.ErrNoTenant},
+		{name: "row 3 with CORS", req: acme(validBody, origin(appOrigin), [2]string{"content-length", "99999"}), want: filter.ErrTooLarge, cors: appOrigin},
+		{name: "row 4 with CORS", req: acme(validBody, origin(appOrigin), [2]string{"content-type", "text/plain"}), want: filter.ErrInvalidBody, cors: appOrigin},
+		{name: "row 5 with CORS", req: acme(`{"a.b":1}`, origin(appOrigin)), want: filter.ErrDottedField, cors: appOrigin},
+		{name: "row 6 with another client's origin", req: acme(`{}`, origin("https://magic.example.com")), want: filter.ErrMissingClientID, cors: "https://magic.example.com"},
+		{name: "row 7 with CORS", req: acme(`{"client_id":"nope"}`, origin(appOrigin)), want: filter.ErrInvalidClient, cors: appOrigin},
+		{name: "row 8 with CORS", req: acme(`{"client_id":"acme-web","connection":"email","otp":"1"}`, origin(appOrigin)), want: filter.ErrMissingUsername, cors: appOrigin},
+		{name: "row 15 with CORS", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`, origin(appOrigin)), want: filter.ErrConnectionDisabled, cors: appOrigin},
 	}
 	bothModes(t, func(t *testing.T, _ *harness, vm filterVM, mode string) {
 		for _, c := range cases {
@@ -111,7 +112,7 @@ func TestCrossOriginVerify(t *testing.T) {
 				switch {
 				case !c.wantOK:
 					checkError(t, got, c.want, "")
-				case mode == modeForward:
+				case mode == "forward":
 					if !got.forwarded || got.response == nil {
 						t.Fatalf("not forwarded: %d %s", got.status, got.body)
 					}
@@ -130,7 +131,7 @@ func TestCrossOriginStoreAnswers(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": storeReply("401", `{"error":"invalid_user_password"}`)})
 		got := vm.do(t, acme(validBody, [2]string{"origin", appOrigin}))
-		checkError(t, got, errWrongCode, "")
+		checkError(t, got, filter.ErrWrongCode, "")
 		checkCORS(t, got.headers, appOrigin)
 	})
 }
@@ -166,7 +167,7 @@ func TestRedirectHasNoCORS(t *testing.T) {
 		}
 		checkCORS(t, got.headers, "")
 		got = vm.do(t, redirectRequest(redirectQuery(map[string]string{"client_id": ""}), [2]string{"origin", appOrigin}))
-		checkError(t, got, errMissingClientID, "")
+		checkError(t, got, filter.ErrMissingClientID, "")
 		checkCORS(t, got.headers, "")
 	})
 }

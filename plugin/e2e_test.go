@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/passwordless-verify/filter/e2e/userstore/store"
-	"github.com/passwordless-verify/filter/e2e/userstore/storetest"
+	"github.com/passwordless-verify/filter/e2e/refstore/store"
+	"github.com/passwordless-verify/filter/e2e/refstore/storetest"
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // TestWithReferenceStore runs the filter against the reference user store: a real SQLite file
@@ -38,7 +39,7 @@ func TestWithReferenceStore(t *testing.T) {
 		}
 
 		code := issue("ann@example.com")
-		checkError(t, verify("ann@example.com", "000000x"), errWrongCode, "")
+		checkError(t, verify("ann@example.com", "000000x"), filter.ErrWrongCode, "")
 		got := verify("Ann@Example.com", code)
 		if got.status != 200 {
 			t.Fatalf("right code: %d %s", got.status, got.body)
@@ -47,10 +48,10 @@ func TestWithReferenceStore(t *testing.T) {
 		if err := json.Unmarshal(got.body, &answer); err != nil || answer["user_id"] != "auth0|ann" || answer["name"] != "Ann" {
 			t.Errorf("answer %s", got.body)
 		}
-		checkError(t, verify("ann@example.com", code), errWrongCode, "") // a used code is gone
+		checkError(t, verify("ann@example.com", code), filter.ErrWrongCode, "") // a used code is gone
 
-		checkError(t, verify("bob@example.com", issue("bob@example.com")), errUserBlocked, "")
-		checkError(t, verify("cy@example.com", issue("cy@example.com")), errAccessDenied, "")
-		checkError(t, verify("nobody@example.com", "123456"), errWrongCode, "")
+		checkError(t, verify("bob@example.com", issue("bob@example.com")), filter.ErrUserBlocked, "")
+		checkError(t, verify("cy@example.com", issue("cy@example.com")), filter.ErrAccessDenied, "")
+		checkError(t, verify("nobody@example.com", "123456"), filter.ErrWrongCode, "")
 	})
 }

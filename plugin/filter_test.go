@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // TestRouting: SPEC 3; only POST to exactly verify_path is handled, the query ignored.
@@ -118,7 +119,7 @@ func TestRequestTrailers(t *testing.T) {
 		}
 		r := acme(`{"client_id":"acme-web"}`)
 		r.trailers = trailers
-		checkError(t, vm.do(t, r), errMissingUsername, "")
+		checkError(t, vm.do(t, r), filter.ErrMissingUsername, "")
 		r = request{method: "POST", path: "/other", body: "hello", trailers: trailers}
 		if got := vm.do(t, r); !got.forwarded || string(got.body) != "hello" {
 			t.Errorf("pass-through: %+v", got)
@@ -127,7 +128,7 @@ func TestRequestTrailers(t *testing.T) {
 			map[string]wasmhost.Cluster{"userstore": okStore()})
 		r = acme(validBody)
 		r.trailers, r.chunk = trailers, 10
-		checkError(t, small.do(t, r), errTooLarge, "")
+		checkError(t, small.do(t, r), filter.ErrTooLarge, "")
 	})
 	vmTest(t, func(t *testing.T, h *harness) {
 		vm := h.mustStart(t, configWith(forwardConfig), map[string]wasmhost.Cluster{"userstore": okStore()})

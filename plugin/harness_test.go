@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // The harness runs every plugin test twice: natively with the SDK's proxytest emulator, and on
@@ -269,7 +270,7 @@ func (n *nativeVM) deliver(a proxytest.HttpCalloutAttribute) {
 		return
 	}
 	// proxytest does not record the callout timeout; the default timeout_ms stands in.
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeoutMS*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), filter.DefaultTimeoutMS*time.Millisecond)
 	defer cancel()
 	resp, err := c.RoundTrip(ctx, &wasmhost.CalloutRequest{Headers: a.Headers, Body: a.Body, Trailers: a.Trailers})
 	if err != nil {
@@ -316,29 +317,41 @@ func (n *nativeVM) logs() []string {
 // --- wasm mode: build/plugin.wasm in the wazero host ---
 
 var (
-	moduleOnce sync.Once
-	module     *wasmhost.Module
-	moduleErr  error
+	modulesMu sync.Mutex
+	modules   = map[string]*wasmhost.Module{}
 )
 
+// wasmModule is build/plugin.wasm, compiled once per process.
 func wasmModule(t testing.TB) *wasmhost.Module {
 	t.Helper()
-	moduleOnce.Do(func() {
-		path := filepath.Join("..", "build", "plugin.wasm")
-		if moduleErr = checkFresh(path); moduleErr != nil {
-			return
-		}
-		wasm, err := os.ReadFile(path)
-		if err != nil {
-			moduleErr = fmt.Errorf("%w (run make build)", err)
-			return
-		}
-		module, moduleErr = wasmhost.Compile(context.Background(), wasm)
-	})
-	if moduleErr != nil {
-		t.Fatalf("plugin.wasm: %v", moduleErr)
+	m, err := loadModule("plugin.wasm")
+	if err != nil {
+		t.Fatalf("plugin.wasm: %v", err)
 	}
-	return module
+	return m
+}
+
+// loadModule compiles a fresh module of build/, once per process.
+func loadModule(name string) (*wasmhost.Module, error) {
+	modulesMu.Lock()
+	defer modulesMu.Unlock()
+	if m := modules[name]; m != nil {
+		return m, nil
+	}
+	path := filepath.Join("..", "build", name)
+	if err := checkFresh(path); err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (run make build)", err)
+	}
+	m, err := wasmhost.Compile(context.Background(), wasm)
+	if err != nil {
+		return nil, err
+	}
+	modules[name] = m
+	return m, nil
 }
 
 // wasmSources are what build.sh compiles into plugin.wasm, relative to this package.
@@ -388,10 +401,15 @@ type wasmVM struct {
 
 func startWasm(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster, shared *wasmhost.SharedData) (*wasmVM, error) {
 	t.Helper()
+	return startModule(t, wasmModule(t), cfg, clusters, shared)
+}
+
+func startModule(t testing.TB, m *wasmhost.Module, cfg string, clusters map[string]wasmhost.Cluster, shared *wasmhost.SharedData) (*wasmVM, error) {
+	t.Helper()
 	if shared == nil {
 		shared = wasmhost.NewSharedData()
 	}
-	vm, err := wasmModule(t).NewVM(context.Background(), wasmhost.Config{
+	vm, err := m.NewVM(context.Background(), wasmhost.Config{
 		PluginConfig: []byte(cfg),
 		Clusters:     clusters,
 		Shared:       shared,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 const callback = "https://app.example.com/callback"
@@ -36,7 +37,7 @@ func redirectRequest(query string, extra ...[2]string) request {
 
 // checkRedirectError asserts SPEC 12.3: 302 to the callback with the row's error,
 // error_description and the state.
-func checkRedirectError(t *testing.T, got outcome, base string, want errorKind, state string) {
+func checkRedirectError(t *testing.T, got outcome, base string, want filter.ErrorKind, state string) {
 	t.Helper()
 	if got.status != 302 {
 		t.Fatalf("status %d %s, want 302 (forwarded %v)", got.status, got.body, got.forwarded)
@@ -50,12 +51,12 @@ func checkRedirectError(t *testing.T, got outcome, base string, want errorKind, 
 		t.Fatal(err)
 	}
 	q := u.Query()
-	row := catalogue[want]
-	if q.Get("error") != row.code {
-		t.Errorf("error %q, want %q (%s)", q.Get("error"), row.code, loc)
+	row := filter.Catalogue[want]
+	if q.Get("error") != row.Code {
+		t.Errorf("error %q, want %q (%s)", q.Get("error"), row.Code, loc)
 	}
-	if d := q.Get("error_description"); row.exact && d != row.text || !row.exact && (!strings.HasPrefix(d, row.text) || d == "") {
-		t.Errorf("error_description %q, want %q", d, row.text)
+	if d := q.Get("error_description"); row.Exact && d != row.Text || !row.Exact && (!strings.HasPrefix(d, row.Text) || d == "") {
+		t.Errorf("error_description %q, want %q", d, row.Text)
 	}
 	if q.Get("state") != state || len(q["state"]) > 1 {
 		t.Errorf("state %q, want %q", q["state"], state)
@@ -68,10 +69,10 @@ func checkRedirectError(t *testing.T, got outcome, base string, want errorKind, 
 // TestRedirectRows: SPEC 12 row by row, in respond and forward mode: JSON answers up to the
 // redirect_uri check, redirects after it, and the code never left in :path.
 func TestRedirectRows(t *testing.T) {
-	json := func(want errorKind, detail string) func(*testing.T, outcome) {
+	json := func(want filter.ErrorKind, detail string) func(*testing.T, outcome) {
 		return func(t *testing.T, got outcome) { t.Helper(); checkError(t, got, want, detail) }
 	}
-	redirect := func(want errorKind) func(*testing.T, outcome) {
+	redirect := func(want filter.ErrorKind) func(*testing.T, outcome) {
 		return func(t *testing.T, got outcome) {
 			t.Helper()
 			checkRedirectError(t, got, callback+"?error=", want, "st/1 &")
@@ -82,31 +83,31 @@ func TestRedirectRows(t *testing.T) {
 		req   request
 		check func(*testing.T, outcome)
 	}{
-		{"no tenant", request{method: "GET", path: "/passwordless/verify_redirect?" + redirectQuery(nil)}, json(errNoTenant, "")},
-		{"unknown tenant", request{method: "GET", path: "/passwordless/verify_redirect?" + redirectQuery(nil), headers: [][2]string{{"x-tenant-id", "initech"}}}, json(errBadTenant, "initech")},
-		{"param twice", redirectRequest(redirectQuery(nil) + "&client_id=acme-web"), json(errInvalidBody, `"client_id" is given twice`)},
-		{"redirect_uri twice", redirectRequest(redirectQuery(nil) + "&redirect_uri=https%3A%2F%2Fevil.example"), json(errInvalidBody, `"redirect_uri"`)},
-		{"code twice", redirectRequest(redirectQuery(nil) + "&verification_code=1"), json(errInvalidBody, `"verification_code"`)},
-		{"bad escape", redirectRequest(redirectQuery(nil) + "&x=%zz"), json(errInvalidBody, "")},
-		{"missing client_id", redirectRequest(redirectQuery(map[string]string{"client_id": ""})), json(errMissingClientID, "")},
-		{"unknown client", redirectRequest(redirectQuery(map[string]string{"client_id": "globex-web"})), json(errInvalidClient, "")},
-		{"missing redirect_uri", redirectRequest(redirectQuery(map[string]string{"redirect_uri": ""})), json(errMissingRedirectURI, "")},
-		{"redirect_uri of another client", redirectRequest(redirectQuery(map[string]string{"redirect_uri": "https://magic.example.com/cb"})), json(errRedirectURINotAllowed, "")},
-		{"redirect_uri prefix", redirectRequest(redirectQuery(map[string]string{"redirect_uri": callback + "/x"})), json(errRedirectURINotAllowed, "")},
-		{"redirect_uri other query", redirectRequest(redirectQuery(map[string]string{"redirect_uri": callback + "?a=1"})), json(errRedirectURINotAllowed, "")},
-		{"missing username", redirectRequest(redirectQuery(map[string]string{"email": ""})), redirect(errMissingUsername)},
-		{"missing code", redirectRequest(redirectQuery(map[string]string{"verification_code": ""})), redirect(errMissingPassword)},
-		{"missing connection", redirectRequest(redirectQuery(map[string]string{"connection": ""})), redirect(errMissingConnection)},
-		{"connection of another tenant", redirectRequest(redirectQuery(map[string]string{"connection": "globex-email"})), redirect(errConnectionOtherTenant)},
-		{"connection nowhere", redirectRequest(redirectQuery(map[string]string{"connection": "nope"})), redirect(errConnectionNotFound)},
-		{"not passwordless", redirectRequest(redirectQuery(map[string]string{"connection": "Username-Password-Authentication"})), redirect(errNotPasswordless)},
-		{"connection disabled", redirectRequest(redirectQuery(map[string]string{"connection": "sms"})), redirect(errConnectionDisabled)},
-		{"connection not for client", redirectRequest(redirectQuery(map[string]string{"connection": "magic"})), redirect(errConnectionNotForClient)},
+		{"no tenant", request{method: "GET", path: "/passwordless/verify_redirect?" + redirectQuery(nil)}, json(filter.ErrNoTenant, "")},
+		{"unknown tenant", request{method: "GET", path: "/passwordless/verify_redirect?" + redirectQuery(nil), headers: [][2]string{{"x-tenant-id", "initech"}}}, json(filter.ErrBadTenant, "initech")},
+		{"param twice", redirectRequest(redirectQuery(nil) + "&client_id=acme-web"), json(filter.ErrInvalidBody, `"client_id" is given twice`)},
+		{"redirect_uri twice", redirectRequest(redirectQuery(nil) + "&redirect_uri=https%3A%2F%2Fevil.example"), json(filter.ErrInvalidBody, `"redirect_uri"`)},
+		{"code twice", redirectRequest(redirectQuery(nil) + "&verification_code=1"), json(filter.ErrInvalidBody, `"verification_code"`)},
+		{"bad escape", redirectRequest(redirectQuery(nil) + "&x=%zz"), json(filter.ErrInvalidBody, "")},
+		{"missing client_id", redirectRequest(redirectQuery(map[string]string{"client_id": ""})), json(filter.ErrMissingClientID, "")},
+		{"unknown client", redirectRequest(redirectQuery(map[string]string{"client_id": "globex-web"})), json(filter.ErrInvalidClient, "")},
+		{"missing redirect_uri", redirectRequest(redirectQuery(map[string]string{"redirect_uri": ""})), json(filter.ErrMissingRedirectURI, "")},
+		{"redirect_uri of another client", redirectRequest(redirectQuery(map[string]string{"redirect_uri": "https://magic.example.com/cb"})), json(filter.ErrRedirectURINotAllowed, "")},
+		{"redirect_uri prefix", redirectRequest(redirectQuery(map[string]string{"redirect_uri": callback + "/x"})), json(filter.ErrRedirectURINotAllowed, "")},
+		{"redirect_uri other query", redirectRequest(redirectQuery(map[string]string{"redirect_uri": callback + "?a=1"})), json(filter.ErrRedirectURINotAllowed, "")},
+		{"missing username", redirectRequest(redirectQuery(map[string]string{"email": ""})), redirect(filter.ErrMissingUsername)},
+		{"missing code", redirectRequest(redirectQuery(map[string]string{"verification_code": ""})), redirect(filter.ErrMissingPassword)},
+		{"missing connection", redirectRequest(redirectQuery(map[string]string{"connection": ""})), redirect(filter.ErrMissingConnection)},
+		{"connection of another tenant", redirectRequest(redirectQuery(map[string]string{"connection": "globex-email"})), redirect(filter.ErrConnectionOtherTenant)},
+		{"connection nowhere", redirectRequest(redirectQuery(map[string]string{"connection": "nope"})), redirect(filter.ErrConnectionNotFound)},
+		{"not passwordless", redirectRequest(redirectQuery(map[string]string{"connection": "Username-Password-Authentication"})), redirect(filter.ErrNotPasswordless)},
+		{"connection disabled", redirectRequest(redirectQuery(map[string]string{"connection": "sms"})), redirect(filter.ErrConnectionDisabled)},
+		{"connection not for client", redirectRequest(redirectQuery(map[string]string{"connection": "magic"})), redirect(filter.ErrConnectionNotForClient)},
 		{"no state", redirectRequest(redirectQuery(map[string]string{"state": "", "email": ""})), func(t *testing.T, got outcome) {
-			checkRedirectError(t, got, callback+"?error=", errMissingUsername, "")
+			checkRedirectError(t, got, callback+"?error=", filter.ErrMissingUsername, "")
 		}},
 		{"callback with a query", redirectRequest(redirectQuery(map[string]string{"redirect_uri": "http://127.0.0.1:3000/cb?x=1", "email": ""})), func(t *testing.T, got outcome) {
-			checkRedirectError(t, got, "http://127.0.0.1:3000/cb?x=1&error=", errMissingUsername, "st/1 &")
+			checkRedirectError(t, got, "http://127.0.0.1:3000/cb?x=1&error=", filter.ErrMissingUsername, "st/1 &")
 		}},
 	}
 	bothModes(t, func(t *testing.T, h *harness, vm filterVM, mode string) {
@@ -130,7 +131,7 @@ func TestRedirectRows(t *testing.T) {
 // bothModes runs f natively and on plugin.wasm, in respond and in forward mode, with a store
 // that verifies every code.
 func bothModes(t *testing.T, f func(t *testing.T, h *harness, vm filterVM, mode string)) {
-	for _, mode := range []string{modeRespond, modeForward} {
+	for _, mode := range []string{"respond", "forward"} {
 		vmTest(t, func(t *testing.T, h *harness) {
 			vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "on_success": {"mode": "`+mode+`"}`),
 				map[string]wasmhost.Cluster{"userstore": okStore()})
@@ -156,21 +157,21 @@ func TestRedirectStoreAnswers(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		store wasmhost.Cluster
-		want  errorKind
+		want  filter.ErrorKind
 	}{
-		{"wrong code", storeReply("401", `{"error":"invalid_user_password"}`), errWrongCode},
-		{"blocked", storeReply("401", `{"error":"unauthorized"}`), errUserBlocked},
-		{"access denied", storeReply("403", `{"error":"access_denied","error_description":"no"}`), errAccessDenied},
-		{"bad connection", storeReply("404", `{"error":"bad.connection"}`), errStoreBadConnection},
-		{"store limit", storeReply("429", `{"error":"too_many_attempts","error_description":"slow"}`), errStoreTooManyAttempts},
-		{"store fault", storeReply("503", ""), errServer},
-		{"redirect_params not an object", storeReply("200", `{"user_id":"u","redirect_params":"x"}`), errServer},
+		{"wrong code", storeReply("401", `{"error":"invalid_user_password"}`), filter.ErrWrongCode},
+		{"blocked", storeReply("401", `{"error":"unauthorized"}`), filter.ErrUserBlocked},
+		{"access denied", storeReply("403", `{"error":"access_denied","error_description":"no"}`), filter.ErrAccessDenied},
+		{"bad connection", storeReply("404", `{"error":"bad.connection"}`), filter.ErrStoreBadConnection},
+		{"store limit", storeReply("429", `{"error":"too_many_attempts","error_description":"slow"}`), filter.ErrStoreTooManyAttempts},
+		{"store fault", storeReply("503", ""), filter.ErrServer},
+		{"redirect_params not an object", storeReply("200", `{"user_id":"u","redirect_params":"x"}`), filter.ErrServer},
 	} {
 		vmTest(t, func(t *testing.T, h *harness) {
 			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": c.store})
 			got := vm.do(t, redirectRequest(redirectQuery(nil)))
 			checkRedirectError(t, got, callback+"?error=", c.want, "st/1 &")
-			if d, _ := url.Parse(headerValue(got.headers, "location")); c.want == errServer && d.Query().Get("error_description") != textServerError {
+			if d, _ := url.Parse(headerValue(got.headers, "location")); c.want == filter.ErrServer && d.Query().Get("error_description") != filter.TextServerError {
 				t.Errorf("server error shows internals: %s", d)
 			}
 			checkNoCodeInPath(t, got)
@@ -235,10 +236,10 @@ func TestRedirectAttackProtection(t *testing.T) {
 		store := &switchStore{}
 		vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "attack_protection": {"max_attempts": 2}`),
 			map[string]wasmhost.Cluster{"userstore": store})
-		checkError(t, vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"A@example.com","otp":"1"}`)), errWrongCode, "")
-		checkRedirectError(t, vm.do(t, redirectRequest(redirectQuery(nil))), callback+"?error=", errWrongCode, "st/1 &")
-		checkRedirectError(t, vm.do(t, redirectRequest(redirectQuery(nil))), callback+"?error=", errTooManyAttempts, "st/1 &")
-		checkError(t, vm.do(t, acme(validBody)), errTooManyAttempts, "")
+		checkError(t, vm.do(t, acme(`{"client_id":"acme-web","connection":"email","username":"A@example.com","otp":"1"}`)), filter.ErrWrongCode, "")
+		checkRedirectError(t, vm.do(t, redirectRequest(redirectQuery(nil))), callback+"?error=", filter.ErrWrongCode, "st/1 &")
+		checkRedirectError(t, vm.do(t, redirectRequest(redirectQuery(nil))), callback+"?error=", filter.ErrTooManyAttempts, "st/1 &")
+		checkError(t, vm.do(t, acme(validBody)), filter.ErrTooManyAttempts, "")
 		if n := store.calls.Load(); n != 2 {
 			t.Errorf("%d store calls, want 2", n)
 		}
@@ -251,39 +252,8 @@ func TestRedirectWithBody(t *testing.T) {
 		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
 		r := redirectRequest(redirectQuery(map[string]string{"email": ""}))
 		r.body = `{"email":"a@example.com"}`
-		checkRedirectError(t, vm.do(t, r), callback+"?error=", errMissingUsername, "st/1 &")
+		checkRedirectError(t, vm.do(t, r), callback+"?error=", filter.ErrMissingUsername, "st/1 &")
 	})
-}
-
-func TestWithQuery(t *testing.T) {
-	for _, c := range []struct{ uri, want string }{
-		{"https://a.example/cb", "https://a.example/cb?k=v%20%2B%26%3D%C3%A9"},
-		{"https://a.example/cb?x=1", "https://a.example/cb?x=1&k=v%20%2B%26%3D%C3%A9"},
-		{"https://a.example/cb?", "https://a.example/cb?k=v%20%2B%26%3D%C3%A9"},
-		{"https://a.example/cb?x=1&", "https://a.example/cb?x=1&k=v%20%2B%26%3D%C3%A9"},
-	} {
-		if got := withQuery(c.uri, [][2]string{{"k", "v +&=é"}}); got != c.want {
-			t.Errorf("withQuery(%q) = %q, want %q", c.uri, got, c.want)
-		}
-	}
-	if got := withQuery("https://a.example/cb", nil); got != "https://a.example/cb" {
-		t.Errorf("no params: %q", got)
-	}
-}
-
-func TestWithoutCode(t *testing.T) {
-	for in, want := range map[string]string{
-		"/r":       "/r",
-		"/r?a=1":   "/r?a=1",
-		"/r?otp=1": "/r",
-		"/r?a=1&password=2&b=3&verification_code=4": "/r?a=1&b=3",
-		"/r?ot%70=1&a=2": "/r?a=2",
-		"/r?otpx=1":      "/r?otpx=1",
-	} {
-		if got := withoutCode(in); got != want {
-			t.Errorf("withoutCode(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 // TestRedirectCodeNeverLogged: SPEC 9 and 12.6 on the redirect step: not in a log line, an

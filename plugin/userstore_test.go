@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // storeReply answers every callout with a fixed status, body and headers.
@@ -28,29 +29,29 @@ func TestUserStoreAnswers(t *testing.T) {
 		name    string
 		store   wasmhost.Cluster
 		status  uint32
-		want    errorKind // when status is not 200
-		desc    string    // exact description expected for rows carrying the store's text
-		body    string    // exact body expected for 200
+		want    filter.ErrorKind // when status is not 200
+		desc    string           // exact description expected for rows carrying the store's text
+		body    string           // exact body expected for 200
 		headers [][2]string
 	}{
 		{name: "200 object", store: storeReply("200", `{"user_id":"u1","email":"a@example.com"}`, [2]string{"set-cookie", "sid=1"}, [2]string{"x-internal", "no"}),
 			status: 200, body: `{"user_id":"u1","email":"a@example.com"}`, headers: [][2]string{{"set-cookie", "sid=1"}}},
 		{name: "200 empty", store: storeReply("200", ""), status: 200, body: `{}`},
-		{name: "401 wrong code", store: storeReply("401", `{"error":"invalid_user_password"}`), status: 401, want: errWrongCode},
-		{name: "401 blocked", store: storeReply("401", `{"error":"unauthorized"}`), status: 401, want: errUserBlocked},
-		{name: "403 access denied", store: storeReply("403", `{"error":"access_denied","error_description":"no\u0000 access\n"}`), status: 403, want: errAccessDenied, desc: "no access"},
-		{name: "403 long description", store: storeReply("403", `{"error":"access_denied","error_description":"`+long+`"}`), status: 403, want: errAccessDenied, desc: long[:256]},
-		{name: "404 bad connection", store: storeReply("404", `{"error":"bad.connection"}`), status: 400, want: errStoreBadConnection},
-		{name: "429 store limit", store: storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), status: 429, want: errStoreTooManyAttempts, desc: "slow down"},
-		{name: "500", store: storeReply("500", `{"error":"boom"}`), status: 500, want: errServer},
-		{name: "503 empty", store: storeReply("503", ``), status: 500, want: errServer},
-		{name: "401 unknown error", store: storeReply("401", `{"error":"nope"}`), status: 500, want: errServer},
-		{name: "200 array", store: storeReply("200", `[1]`), status: 500, want: errServer},
-		{name: "200 malformed", store: storeReply("200", `{"user_id":`), status: 500, want: errServer},
-		{name: "200 oversized", store: storeReply("200", `{"a":"`+strings.Repeat("x", maxAnswerBytes)+`"}`), status: 500, want: errServer},
+		{name: "401 wrong code", store: storeReply("401", `{"error":"invalid_user_password"}`), status: 401, want: filter.ErrWrongCode},
+		{name: "401 blocked", store: storeReply("401", `{"error":"unauthorized"}`), status: 401, want: filter.ErrUserBlocked},
+		{name: "403 access denied", store: storeReply("403", `{"error":"access_denied","error_description":"no\u0000 access\n"}`), status: 403, want: filter.ErrAccessDenied, desc: "no access"},
+		{name: "403 long description", store: storeReply("403", `{"error":"access_denied","error_description":"`+long+`"}`), status: 403, want: filter.ErrAccessDenied, desc: long[:256]},
+		{name: "404 bad connection", store: storeReply("404", `{"error":"bad.connection"}`), status: 400, want: filter.ErrStoreBadConnection},
+		{name: "429 store limit", store: storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), status: 429, want: filter.ErrStoreTooManyAttempts, desc: "slow down"},
+		{name: "500", store: storeReply("500", `{"error":"boom"}`), status: 500, want: filter.ErrServer},
+		{name: "503 empty", store: storeReply("503", ``), status: 500, want: filter.ErrServer},
+		{name: "401 unknown error", store: storeReply("401", `{"error":"nope"}`), status: 500, want: filter.ErrServer},
+		{name: "200 array", store: storeReply("200", `[1]`), status: 500, want: filter.ErrServer},
+		{name: "200 malformed", store: storeReply("200", `{"user_id":`), status: 500, want: filter.ErrServer},
+		{name: "200 oversized", store: storeReply("200", `{"a":"`+strings.Repeat("x", filter.MaxAnswerBytes)+`"}`), status: 500, want: filter.ErrServer},
 		{name: "failed call", store: wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
 			return nil, errors.New("connection reset")
-		}), status: 500, want: errServer},
+		}), status: 500, want: filter.ErrServer},
 	}
 	vmTest(t, func(t *testing.T, h *harness) {
 		for _, c := range cases {
@@ -79,7 +80,7 @@ func TestUserStoreAnswers(t *testing.T) {
 				if c.desc != "" && errorDescription(t, got) != c.desc {
 					t.Errorf("description %q, want %q", errorDescription(t, got), c.desc)
 				}
-				if c.want == errServer && errorDescription(t, got) != textServerError {
+				if c.want == filter.ErrServer && errorDescription(t, got) != filter.TextServerError {
 					t.Errorf("a server error must not show internals: %q", errorDescription(t, got))
 				}
 			})
@@ -136,7 +137,7 @@ func TestUserStoreCallout(t *testing.T) {
 func TestUserStoreUnknownCluster(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"other": okStore()})
-		checkError(t, vm.do(t, acme(validBody)), errServer, "")
+		checkError(t, vm.do(t, acme(validBody)), filter.ErrServer, "")
 	})
 }
 
@@ -147,7 +148,7 @@ func TestUserStoreTimeout(t *testing.T) {
 			return nil, ctx.Err()
 		})
 		vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore", "timeout_ms": 50}`), map[string]wasmhost.Cluster{"userstore": hang})
-		checkError(t, vm.do(t, acme(validBody)), errServer, "")
+		checkError(t, vm.do(t, acme(validBody)), filter.ErrServer, "")
 	})
 }
 
@@ -196,7 +197,7 @@ func TestForwardFailsClosed(t *testing.T) {
 		if got.forwarded {
 			t.Fatal("a header-splitting answer was forwarded")
 		}
-		checkError(t, got, errServer, "")
+		checkError(t, got, filter.ErrServer, "")
 	})
 }
 

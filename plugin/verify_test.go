@@ -3,38 +3,23 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
-const testConfig = `{
-  "tenant": {"header": "x-tenant-id", "host_suffix": ".auth.example.com"},
-  "tenants": {
-    "acme": {
-      "connections": {
-        "email": {"strategy": "email", "enabled": true},
-        "sms": {"strategy": "sms", "enabled": false},
-        "Username-Password-Authentication": {"strategy": "auth0", "enabled": true},
-        "magic": {"strategy": "email"}
-      },
-      "clients": {
-        "acme-web": {"connections": ["email", "sms", "Username-Password-Authentication"],
-          "callbacks": ["https://app.example.com/callback", "http://127.0.0.1:3000/cb?x=1"],
-          "web_origins": ["https://app.example.com"]},
-        "acme-magic": {"connections": ["magic"], "callbacks": ["https://magic.example.com/cb"],
-          "web_origins": ["https://magic.example.com"]}
-      }
-    },
-    "globex": {
-      "connections": {"globex-email": {"strategy": "email"}},
-      "clients": {"globex-web": {"connections": ["globex-email"]}}
-    }
-  },
-  "user_store": {"cluster": "userstore"},
-  "on_success": {"identity_headers": {"x-passwordless-user-id": "user_id", "x-passwordless-tenant": "tenant"}}
-}`
+// testConfig is the filter's test configuration, which its own tests read too.
+var testConfig = func() string {
+	b, err := os.ReadFile(filepath.Join("filter", "testdata", "config.json"))
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(b))
+}()
 
 // configWith is testConfig with its user_store and on_success replaced by tail.
 func configWith(tail string) string {
@@ -68,7 +53,7 @@ type verifyCase struct {
 	name string
 	req  request
 	// want is the catalogue row expected; wantPass means the request reached the user store.
-	want     errorKind
+	want     filter.ErrorKind
 	wantPass bool
 	// detail must appear in the error_description.
 	detail string
@@ -90,58 +75,58 @@ func verifyCases() []verifyCase {
 		{name: "scope null", req: acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"1","scope":null}`), wantPass: true},
 
 		// Row 1 and 2.
-		{name: "no tenant", req: request{body: validBody}, want: errNoTenant},
-		{name: "host not under suffix", req: request{authority: "acme.other.com", body: validBody}, want: errNoTenant},
-		{name: "unknown tenant", req: request{headers: [][2]string{{"x-tenant-id", "initech"}}, body: validBody}, want: errBadTenant, detail: "initech"},
-		{name: "invalid tenant name", req: request{headers: [][2]string{{"x-tenant-id", "Acme!"}}, body: validBody}, want: errBadTenant},
+		{name: "no tenant", req: request{body: validBody}, want: filter.ErrNoTenant},
+		{name: "host not under suffix", req: request{authority: "acme.other.com", body: validBody}, want: filter.ErrNoTenant},
+		{name: "unknown tenant", req: request{headers: [][2]string{{"x-tenant-id", "initech"}}, body: validBody}, want: filter.ErrBadTenant, detail: "initech"},
+		{name: "invalid tenant name", req: request{headers: [][2]string{{"x-tenant-id", "Acme!"}}, body: validBody}, want: filter.ErrBadTenant},
 		// Row 3.
-		{name: "content-length over limit", req: acme(validBody, [2]string{"content-length", "16385"}), want: errTooLarge},
-		{name: "body over limit", req: acme(`{"client_id":"` + strings.Repeat("a", 16400) + `"}`), want: errTooLarge},
-		{name: "too large beats content type", req: request{headers: [][2]string{{"x-tenant-id", "acme"}, {"content-type", "text/plain"}, {"content-length", "99999"}}, body: "x"}, want: errTooLarge},
+		{name: "content-length over limit", req: acme(validBody, [2]string{"content-length", "16385"}), want: filter.ErrTooLarge},
+		{name: "body over limit", req: acme(`{"client_id":"` + strings.Repeat("a", 16400) + `"}`), want: filter.ErrTooLarge},
+		{name: "too large beats content type", req: request{headers: [][2]string{{"x-tenant-id", "acme"}, {"content-type", "text/plain"}, {"content-length", "99999"}}, body: "x"}, want: filter.ErrTooLarge},
 		// Row 4.
-		{name: "unsupported content type", req: acme(validBody, [2]string{"content-type", "text/plain"}), want: errInvalidBody, detail: "text/plain"},
-		{name: "malformed json", req: acme(`{"client_id":`), want: errInvalidBody},
-		{name: "json array", req: acme(`[1,2]`), want: errInvalidBody},
-		{name: "empty body", req: acme(""), want: errInvalidBody},
-		{name: "duplicate key", req: acme(`{"client_id":"acme-web","client_id":"x"}`), want: errInvalidBody, detail: "client_id"},
-		{name: "duplicate nested key", req: acme(`{"a":{"otp":1,"otp":2},"client_id":"acme-web"}`), want: errInvalidBody, detail: `"otp"`},
-		{name: "duplicate other key is not named", req: acme(`{"a":{"b":1,"b":2},"client_id":"acme-web"}`), want: errInvalidBody, detail: "given twice"},
-		{name: "invalid utf-8", req: acme("{\"client_id\":\"\xff\"}"), want: errInvalidBody},
-		{name: "deep nesting", req: acme(strings.Repeat("[", 10000)), want: errInvalidBody},
-		{name: "malformed beats dotted", req: acme(`{"a.b":1,"c":`), want: errInvalidBody},
+		{name: "unsupported content type", req: acme(validBody, [2]string{"content-type", "text/plain"}), want: filter.ErrInvalidBody, detail: "text/plain"},
+		{name: "malformed json", req: acme(`{"client_id":`), want: filter.ErrInvalidBody},
+		{name: "json array", req: acme(`[1,2]`), want: filter.ErrInvalidBody},
+		{name: "empty body", req: acme(""), want: filter.ErrInvalidBody},
+		{name: "duplicate key", req: acme(`{"client_id":"acme-web","client_id":"x"}`), want: filter.ErrInvalidBody, detail: "client_id"},
+		{name: "duplicate nested key", req: acme(`{"a":{"otp":1,"otp":2},"client_id":"acme-web"}`), want: filter.ErrInvalidBody, detail: `"otp"`},
+		{name: "duplicate other key is not named", req: acme(`{"a":{"b":1,"b":2},"client_id":"acme-web"}`), want: filter.ErrInvalidBody, detail: "given twice"},
+		{name: "invalid utf-8", req: acme("{\"client_id\":\"\xff\"}"), want: filter.ErrInvalidBody},
+		{name: "deep nesting", req: acme(strings.Repeat("[", 10000)), want: filter.ErrInvalidBody},
+		{name: "malformed beats dotted", req: acme(`{"a.b":1,"c":`), want: filter.ErrInvalidBody},
 		// Row 5.
-		{name: "dotted key", req: acme(`{"a.b":1,"client_id":"acme-web"}`), want: errDottedField},
-		{name: "dotted key nested in array", req: acme(`{"x":[{"y.z":1}]}`), want: errDottedField},
-		{name: "dotted form key", req: form("a.b=1"), want: errDottedField},
-		{name: "dotted beats missing client_id", req: acme(`{"a.b":1}`), want: errDottedField},
+		{name: "dotted key", req: acme(`{"a.b":1,"client_id":"acme-web"}`), want: filter.ErrDottedField},
+		{name: "dotted key nested in array", req: acme(`{"x":[{"y.z":1}]}`), want: filter.ErrDottedField},
+		{name: "dotted form key", req: form("a.b=1"), want: filter.ErrDottedField},
+		{name: "dotted beats missing client_id", req: acme(`{"a.b":1}`), want: filter.ErrDottedField},
 		// Rows 6 to 11.
-		{name: "missing client_id", req: acme(`{"connection":"email","username":"a","otp":"1"}`), want: errMissingClientID},
-		{name: "empty client_id", req: acme(`{"client_id":"","connection":"email","username":"a","otp":"1"}`), want: errMissingClientID},
-		{name: "client_id not a string", req: acme(`{"client_id":7}`), want: errMissingClientID},
-		{name: "unknown client", req: acme(`{"client_id":"globex-web","connection":"email","username":"a","otp":"1"}`), want: errInvalidClient},
-		{name: "missing username", req: acme(`{"client_id":"acme-web","connection":"email","otp":"1"}`), want: errMissingUsername},
-		{name: "null username", req: acme(`{"client_id":"acme-web","username":null,"connection":"email","otp":"1"}`), want: errMissingUsername},
-		{name: "missing code", req: acme(`{"client_id":"acme-web","connection":"email","username":"a"}`), want: errMissingPassword},
-		{name: "code not a string", req: acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":123456}`), want: errMissingPassword},
-		{name: "form code twice is an array", req: form("client_id=acme-web&connection=email&username=a&otp=1&otp=2"), want: errMissingPassword},
-		{name: "missing connection", req: acme(`{"client_id":"acme-web","username":"a","otp":"1"}`), want: errMissingConnection},
-		{name: "scope number", req: acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"1","scope":5}`), want: errScopeNotString},
-		{name: "scope twice in form", req: form("client_id=acme-web&connection=email&username=a&otp=1&scope=a&scope=b"), want: errScopeNotString},
+		{name: "missing client_id", req: acme(`{"connection":"email","username":"a","otp":"1"}`), want: filter.ErrMissingClientID},
+		{name: "empty client_id", req: acme(`{"client_id":"","connection":"email","username":"a","otp":"1"}`), want: filter.ErrMissingClientID},
+		{name: "client_id not a string", req: acme(`{"client_id":7}`), want: filter.ErrMissingClientID},
+		{name: "unknown client", req: acme(`{"client_id":"globex-web","connection":"email","username":"a","otp":"1"}`), want: filter.ErrInvalidClient},
+		{name: "missing username", req: acme(`{"client_id":"acme-web","connection":"email","otp":"1"}`), want: filter.ErrMissingUsername},
+		{name: "null username", req: acme(`{"client_id":"acme-web","username":null,"connection":"email","otp":"1"}`), want: filter.ErrMissingUsername},
+		{name: "missing code", req: acme(`{"client_id":"acme-web","connection":"email","username":"a"}`), want: filter.ErrMissingPassword},
+		{name: "code not a string", req: acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":123456}`), want: filter.ErrMissingPassword},
+		{name: "form code twice is an array", req: form("client_id=acme-web&connection=email&username=a&otp=1&otp=2"), want: filter.ErrMissingPassword},
+		{name: "missing connection", req: acme(`{"client_id":"acme-web","username":"a","otp":"1"}`), want: filter.ErrMissingConnection},
+		{name: "scope number", req: acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"1","scope":5}`), want: filter.ErrScopeNotString},
+		{name: "scope twice in form", req: form("client_id=acme-web&connection=email&username=a&otp=1&scope=a&scope=b"), want: filter.ErrScopeNotString},
 		// Rows 12 to 16.
-		{name: "connection of another tenant", req: acme(`{"client_id":"acme-web","connection":"globex-email","username":"a","otp":"1"}`), want: errConnectionOtherTenant, detail: "acme"},
-		{name: "connection nowhere", req: acme(`{"client_id":"acme-web","connection":"nope","username":"a","otp":"1"}`), want: errConnectionNotFound},
-		{name: "not passwordless", req: acme(`{"client_id":"acme-web","connection":"Username-Password-Authentication","username":"a","otp":"1"}`), want: errNotPasswordless},
-		{name: "connection disabled", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`), want: errConnectionDisabled},
-		{name: "connection not for client", req: acme(`{"client_id":"acme-web","connection":"magic","username":"a","otp":"1"}`), want: errConnectionNotForClient},
+		{name: "connection of another tenant", req: acme(`{"client_id":"acme-web","connection":"globex-email","username":"a","otp":"1"}`), want: filter.ErrConnectionOtherTenant, detail: "acme"},
+		{name: "connection nowhere", req: acme(`{"client_id":"acme-web","connection":"nope","username":"a","otp":"1"}`), want: filter.ErrConnectionNotFound},
+		{name: "not passwordless", req: acme(`{"client_id":"acme-web","connection":"Username-Password-Authentication","username":"a","otp":"1"}`), want: filter.ErrNotPasswordless},
+		{name: "connection disabled", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`), want: filter.ErrConnectionDisabled},
+		{name: "connection not for client", req: acme(`{"client_id":"acme-web","connection":"magic","username":"a","otp":"1"}`), want: filter.ErrConnectionNotForClient},
 	}
 }
 
 // checkError asserts a local answer of the catalogue row.
-func checkError(t *testing.T, got outcome, want errorKind, detail string) {
+func checkError(t *testing.T, got outcome, want filter.ErrorKind, detail string) {
 	t.Helper()
-	row := catalogue[want]
-	if got.status != row.status {
-		t.Fatalf("status %d, want %d (body %s, forwarded %v)", got.status, row.status, got.body, got.forwarded)
+	row := filter.Catalogue[want]
+	if got.status != row.Status {
+		t.Fatalf("status %d, want %d (body %s, forwarded %v)", got.status, row.Status, got.body, got.forwarded)
 	}
 	var b struct {
 		Error       string `json:"error"`
@@ -152,15 +137,15 @@ func checkError(t *testing.T, got outcome, want errorKind, detail string) {
 	if err := dec.Decode(&b); err != nil {
 		t.Fatalf("answer is not the error shape: %v: %s", err, got.body)
 	}
-	if b.Error != row.code {
-		t.Errorf("error %q, want %q", b.Error, row.code)
+	if b.Error != row.Code {
+		t.Errorf("error %q, want %q", b.Error, row.Code)
 	}
 	switch {
-	case row.exact && b.Description != row.text:
-		t.Errorf("error_description %q, want exactly %q", b.Description, row.text)
-	case !row.exact && !strings.HasPrefix(b.Description, row.text):
-		t.Errorf("error_description %q, want prefix %q", b.Description, row.text)
-	case !row.exact && b.Description == row.text && row.text == "":
+	case row.Exact && b.Description != row.Text:
+		t.Errorf("error_description %q, want exactly %q", b.Description, row.Text)
+	case !row.Exact && !strings.HasPrefix(b.Description, row.Text):
+		t.Errorf("error_description %q, want prefix %q", b.Description, row.Text)
+	case !row.Exact && b.Description == row.Text && row.Text == "":
 		t.Errorf("error_description is empty")
 	}
 	if !strings.Contains(b.Description, detail) {
@@ -205,22 +190,6 @@ func chunkName(n int) string {
 	return "/1-byte chunks"
 }
 
-func TestStripPort(t *testing.T) {
-	for in, want := range map[string]string{
-		"203.0.113.7:5678":           "203.0.113.7",
-		"203.0.113.7":                "203.0.113.7",
-		"[2001:db8::1]:443":          "2001:db8::1",
-		"[::1]":                      "::1",
-		"2001:db8::1":                "2001:db8::1",
-		"acme.auth.example.com:8443": "acme.auth.example.com",
-		"":                           "",
-	} {
-		if got := stripPort(in); got != want {
-			t.Errorf("stripPort(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestStreamedBodyOverLimit: SPEC 3 and 9; a body growing past max_request_bytes gets 413
 // on the chunk that crosses the limit, so it is never buffered whole.
 func TestStreamedBodyOverLimit(t *testing.T) {
@@ -228,7 +197,7 @@ func TestStreamedBodyOverLimit(t *testing.T) {
 	headers := append(pseudoHeaders(request{}), [2]string{"x-tenant-id", "acme"})
 	body := []byte(strings.Repeat("a", chunk))
 	// 16 chunks fill max_request_bytes exactly; the 17th crosses it.
-	const crossing = defaultMaxRequestBytes/chunk + 1
+	const crossing = filter.DefaultMaxRequestBytes/chunk + 1
 
 	t.Run("native", func(t *testing.T) {
 		vm, err := startNative(t, testConfig, nil)

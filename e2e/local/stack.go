@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/envoyrun"
-	"github.com/passwordless-verify/filter/e2e/userstore/store"
+	"github.com/passwordless-verify/filter/e2e/refstore/store"
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
 )
 

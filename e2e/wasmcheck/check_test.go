@@ -24,7 +24,7 @@ func TestBuiltPlugin(t *testing.T) {
 	}
 	wantImports := []string{
 		"env.proxy_define_metric", "env.proxy_get_buffer_bytes",
-		"env.proxy_get_header_map_pairs", "env.proxy_get_property",
+		"env.proxy_get_header_map_pairs", "env.proxy_get_header_map_value", "env.proxy_get_property",
 		"env.proxy_get_shared_data", "env.proxy_http_call", "env.proxy_increment_metric", "env.proxy_log",
 		"env.proxy_record_metric", "env.proxy_remove_header_map_value", "env.proxy_replace_header_map_value",
 		"env.proxy_send_local_response", "env.proxy_set_buffer_bytes", "env.proxy_set_effective_context",

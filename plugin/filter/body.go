@@ -1,0 +1,856 @@
+package filter
+
+// Request body parsing for POST /passwordless/verify (SPEC sections 4 and 5, rows 4, 5, 8-11).
+//
+// Everything here is pure: no proxy-wasm calls, no logging, no panics on any input. A JSON body
+// is checked in one iterative pass by scanJSON (structure, strings and escapes, numbers,
+// literals, nesting depth, duplicate keys, dotted keys), which also picks out the top-level
+// members the filter reads; it counts only once the whole body has passed. A form body is
+// decoded by our own small x-www-form-urlencoded decoder (net/url would grow the wasm and
+// decides some details, such as ';', differently from what we want).
+//
+// Error messages name byte offsets and keys, never values: the one-time code is a secret and
+// may be anywhere in a rejected body.
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// bodyKind is how the body is encoded, decided from the content-type header by the caller.
+type bodyKind uint8
+
+const (
+	bodyJSON bodyKind = iota // content-type application/json or absent
+	bodyForm                 // application/x-www-form-urlencoded
+)
+
+// maxBodyDepth is the deepest nesting of JSON objects and arrays accepted in a body; the
+// top-level object is depth 1. The documented body is flat. The limit exists so that no reader
+// of the body (this filter, gjson's recursive helpers, the upstream in forward mode) can be made
+// to work hard or recurse deeply by a hostile body.
+const maxBodyDepth = 32
+
+// dupKeyLinearMax is how many keys of one object are checked for duplicates by a linear search
+// (which needs no allocation). An object with more keys switches to a map so that a body with
+// thousands of keys costs O(n), not O(n²).
+const dupKeyLinearMax = 16
+
+// dottedKeyMsg is the SPEC row 5 error_description (a prefix: detail may follow).
+const dottedKeyMsg = `Fields with "." are not allowed, please remove all dotted fields`
+
+// verifyParams are the values the filter validates. A parameter that is absent, null, not a
+// string, or the empty string is "" (missing).
+type verifyParams struct {
+	clientID, username, code, connection string
+	scope                                string
+	scopeInvalid                         bool // scope present, not null, and not a string (SPEC row 11)
+	// Only in the query of GET verify_redirect (SPEC 12); "" in a POST body.
+	redirectURI, state, nonce string
+}
+
+// bodyError is a rejected body. dotted distinguishes SPEC row 5 (a key containing ".") from
+// row 4 (malformed body, duplicate key, too deep, invalid UTF-8).
+type bodyError struct {
+	dotted bool
+	msg    string // the error_description, clear and safe to show the client
+}
+
+func (e *bodyError) Error() string { return e.msg }
+
+var (
+	errNotUTF8   = &bodyError{msg: "body is not valid UTF-8"}
+	errEmptyJSON = &bodyError{msg: "body is empty, it must be a JSON object"}
+	errNotObject = &bodyError{msg: "body must be a JSON object"}
+	errTooDeep   = &bodyError{msg: "JSON body is nested too deep (more than " +
+		strconv.Itoa(maxBodyDepth) + " levels)"}
+	errBadKind = &bodyError{msg: "unsupported body encoding"}
+)
+
+func malformedJSON(at int, what string) *bodyError {
+	return &bodyError{msg: "malformed JSON body at byte " + strconv.Itoa(at) + ": " + what}
+}
+
+// duplicateKey names the key only when it is a parameter the filter reads (SPEC 4 asks for
+// the name; these are the keys where two readers could disagree). Any other key may be a
+// value in the wrong place, the code included, and the code never comes back in an error.
+func duplicateKey(key string) *bodyError {
+	if fieldIndex(key) >= 0 {
+		return &bodyError{msg: "duplicate key " + strconv.Quote(key) + " in JSON body"}
+	}
+	return &bodyError{msg: "a key is given twice in the JSON body"}
+}
+
+// errDottedKey never repeats the key: no parameter contains a ".", so the key is the client's
+// own text, which may hold the code (a JSON body sent as a form makes its whole text one key).
+var errDottedKey = &bodyError{dotted: true, msg: dottedKeyMsg}
+
+// parseBody parses and checks a request body and returns the parameters the filter validates.
+// A nil *bodyError means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
+// duplicate key, too deep) anywhere in the body take precedence over row 5 (dotted key), even
+// when the dotted key comes first.
+func parseBody(kind bodyKind, body []byte) (verifyParams, *bodyError) {
+	switch kind {
+	case bodyJSON:
+		return parseJSONBody(body)
+	case bodyForm:
+		return parseFormBody(body)
+	}
+	return verifyParams{}, errBadKind
+}
+
+// stripCodeFields returns the body without the top-level code fields password,
+// verification_code and otp (SPEC 8 forward mode). body has already passed parseBody.
+//
+// JSON: the kept members of the top-level object are copied byte for byte (from the start of
+// the key to the end of the value) and joined by ","; whitespace between members is not kept.
+// Form: the kept non-empty pairs are copied byte for byte and joined by "&". Keys are compared
+// after unescaping, so "\u0070assword" and "pass%77ord" are stripped too. When there is nothing
+// to strip, body itself is returned.
+func stripCodeFields(kind bodyKind, body []byte) []byte {
+	switch kind {
+	case bodyJSON:
+		return stripJSONCodeFields(body)
+	case bodyForm:
+		return stripFormCodeFields(body)
+	}
+	return body
+}
+
+// The top-level fields the filter reads.
+const (
+	fClientID = iota
+	fUsername
+	fEmail
+	fPhoneNumber
+	fPassword
+	fVerificationCode
+	fOTP
+	fConnection
+	fScope
+	numFields
+)
+
+func fieldIndex(key string) int {
+	switch key {
+	case "client_id":
+		return fClientID
+	case "username":
+		return fUsername
+	case "email":
+		return fEmail
+	case "phone_number":
+		return fPhoneNumber
+	case "password":
+		return fPassword
+	case "verification_code":
+		return fVerificationCode
+	case "otp":
+		return fOTP
+	case "connection":
+		return fConnection
+	case "scope":
+		return fScope
+	}
+	return -1
+}
+
+func isCodeField(key string) bool {
+	switch key {
+	case "password", "verification_code", "otp":
+		return true
+	}
+	return false
+}
+
+// valueKind is what a top-level field held.
+type valueKind uint8
+
+const (
+	valAbsent valueKind = iota
+	valNull
+	valString
+	valOther // number, bool, object, array; or a form field given more than once
+)
+
+type fieldValue struct {
+	kind valueKind
+	str  string // when kind == valString
+}
+
+type fieldSet [numFields]fieldValue
+
+// str is the field's value, or "" when it is missing (absent, null, not a string, empty).
+func (f *fieldSet) str(i int) string {
+	if f[i].kind == valString {
+		return f[i].str
+	}
+	return ""
+}
+
+// firstPresent implements the alias rule "the first present alias in that order wins". We
+// read "present" as "not missing" under SPEC 4's definition of missing, so an alias that is
+// null, not a string or "" is skipped and the next alias is used:
+// {"username":"","email":"a@b"} and {"username":5,"email":"a@b"} both give "a@b". Duplicate
+// keys are rejected, so no alias can be read differently by the filter and the user store.
+func (f *fieldSet) firstPresent(aliases ...int) string {
+	for _, i := range aliases {
+		if v := f.str(i); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (f *fieldSet) params() verifyParams {
+	p := verifyParams{
+		clientID:   f.str(fClientID),
+		username:   f.firstPresent(fUsername, fEmail, fPhoneNumber),
+		code:       f.firstPresent(fPassword, fVerificationCode, fOTP),
+		connection: f.str(fConnection),
+	}
+	// scope: absent or null is no scope, a string (even "") is the scope, anything else is
+	// SPEC row 11.
+	switch f[fScope].kind {
+	case valString:
+		p.scope = f[fScope].str
+	case valOther:
+		p.scopeInvalid = true
+	}
+	return p
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+func parseJSONBody(body []byte) (verifyParams, *bodyError) {
+	// Checking the whole body once up front gives the clearest message and lets scanJSON treat
+	// every byte >= 0x80 inside a string as part of a valid UTF-8 sequence. (utf8.Valid also
+	// rejects UTF-8-encoded surrogates and overlong forms.)
+	if !utf8.Valid(body) {
+		return verifyParams{}, errNotUTF8
+	}
+	s := view(body) // every string returned is a substring of the body, or unescaped
+	start := skipSpace(s, 0)
+	if start == len(s) {
+		return verifyParams{}, errEmptyJSON
+	}
+	if s[start] != '{' {
+		// An array, string, number, literal, or garbage: none of them is an object, so there
+		// is no need to look further.
+		return verifyParams{}, errNotObject
+	}
+	var f fieldSet
+	hasDotted, err := scanJSON(s, start, &f)
+	if err != nil {
+		return verifyParams{}, err
+	}
+	if hasDotted {
+		return verifyParams{}, errDottedKey
+	}
+	return f.params(), nil
+}
+
+// States of scanJSON.
+const (
+	stValue      = iota // a value is expected
+	stAfterValue        // a value just ended: ',' or the container's end (or the body's end)
+	stKey               // an object key is expected
+)
+
+// scanJSON checks that s[start:] (s[start] == '{') is exactly one valid JSON value, followed
+// only by whitespace, with no container nested deeper than maxBodyDepth, no object holding the
+// same key twice (compared after unescaping) and no lone UTF-16 surrogate escape. s must be
+// valid UTF-8. It reports whether a key, at any depth, contains a '.'; the caller reports that
+// only because every other check passed. It does not recurse: an explicit stack of
+// open containers is kept in fixed-size arrays. The top-level members the filter reads go into
+// f as they pass, so the body is read once.
+func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError) {
+	var (
+		isObj   [maxBodyDepth]bool                // kind of each open container
+		keyBase [maxBodyDepth]int                 // where each open object's keys start in keys
+		keySet  [maxBodyDepth]map[string]struct{} // set of keys of an object with many keys
+		keyBuf  [dupKeyLinearMax]string
+	)
+	// keys holds the keys seen so far of every open object that has no keySet, innermost
+	// last; an object's keys are dropped when it closes.
+	keys := keyBuf[:0]
+	depth := 0
+	field := -1 // the top-level field whose value comes next
+	i := start
+	state := stValue
+	for {
+		switch state {
+		case stValue:
+			i = skipSpace(s, i)
+			if i >= len(s) {
+				return false, malformedJSON(i, "unexpected end of body")
+			}
+			if field >= 0 {
+				f[field] = fieldValue{kind: valOther} // unless a string or null, below
+			}
+			switch c := s[i]; {
+			case c == '{' || c == '[':
+				if depth == maxBodyDepth {
+					return false, errTooDeep
+				}
+				isObj[depth] = c == '{'
+				keyBase[depth] = len(keys)
+				keySet[depth] = nil
+				depth++
+				field = -1 // its members are not top-level
+				i = skipSpace(s, i+1)
+				if i < len(s) && (s[i] == '}' && c == '{' || s[i] == ']' && c == '[') {
+					depth-- // empty container: nothing was added to keys
+					i++
+					state = stAfterValue
+				} else if c == '{' {
+					state = stKey
+				}
+			case c == '"':
+				end, escaped, serr := scanString(s, i)
+				if serr != nil {
+					return false, serr
+				}
+				if field >= 0 {
+					v := s[i+1 : end-1]
+					if escaped {
+						v = unescapeJSON(v)
+					}
+					f[field] = fieldValue{kind: valString, str: v}
+				}
+				i = end
+				state = stAfterValue
+			case c == 't' || c == 'f' || c == 'n':
+				lit := "null"
+				switch c {
+				case 't':
+					lit = "true"
+				case 'f':
+					lit = "false"
+				}
+				if !strings.HasPrefix(s[i:], lit) {
+					return false, malformedJSON(i, "invalid literal")
+				}
+				if field >= 0 && c == 'n' {
+					f[field] = fieldValue{kind: valNull}
+				}
+				i += len(lit)
+				state = stAfterValue
+			case c == '-' || isDigit(c):
+				end, nerr := scanNumber(s, i)
+				if nerr != nil {
+					return false, nerr
+				}
+				i = end
+				state = stAfterValue
+			default:
+				return false, malformedJSON(i, "unexpected character, expected a value")
+			}
+
+		case stAfterValue:
+			field = -1
+			i = skipSpace(s, i)
+			if depth == 0 {
+				if i < len(s) {
+					return false, malformedJSON(i, "unexpected data after the JSON object")
+				}
+				return hasDotted, nil
+			}
+			if i >= len(s) {
+				return false, malformedJSON(i, "unexpected end of body")
+			}
+			top := depth - 1
+			switch c := s[i]; {
+			case c == ',':
+				i++
+				if isObj[top] {
+					state = stKey
+				} else {
+					state = stValue
+				}
+			case c == '}' && isObj[top], c == ']' && !isObj[top]:
+				keys = keys[:keyBase[top]]
+				keySet[top] = nil
+				depth--
+				i++
+			case isObj[top]:
+				return false, malformedJSON(i, "expected ',' or '}' after object member")
+			default:
+				return false, malformedJSON(i, "expected ',' or ']' after array element")
+			}
+
+		case stKey:
+			i = skipSpace(s, i)
+			if i >= len(s) {
+				return false, malformedJSON(i, "unexpected end of body")
+			}
+			if s[i] != '"' {
+				return false, malformedJSON(i, "expected a string as object key")
+			}
+			end, escaped, serr := scanString(s, i)
+			if serr != nil {
+				return false, serr
+			}
+			key := s[i+1 : end-1]
+			if escaped {
+				key = unescapeJSON(key)
+			}
+			top := depth - 1
+			if set := keySet[top]; set != nil {
+				if _, dup := set[key]; dup {
+					return false, duplicateKey(key)
+				}
+				set[key] = struct{}{}
+			} else {
+				for _, k := range keys[keyBase[top]:] {
+					if k == key {
+						return false, duplicateKey(key)
+					}
+				}
+				keys = append(keys, key)
+				if n := len(keys) - keyBase[top]; n > dupKeyLinearMax {
+					// Only the innermost open object can be growing, so its keys are the
+					// tail of keys and can move to a set.
+					set := make(map[string]struct{}, 4*n)
+					for _, k := range keys[keyBase[top]:] {
+						set[k] = struct{}{}
+					}
+					keySet[top] = set
+					keys = keys[:keyBase[top]]
+				}
+			}
+			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
+			if depth == 1 {
+				field = fieldIndex(key)
+			}
+			i = skipSpace(s, end)
+			if i >= len(s) {
+				return false, malformedJSON(i, "unexpected end of body")
+			}
+			if s[i] != ':' {
+				return false, malformedJSON(i, "expected ':' after object key")
+			}
+			i++
+			state = stValue
+		}
+	}
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// stringStop marks the bytes that end a run of plain string content: a quote, a backslash,
+// a control character. A table lookup per byte is what lets the scan keep up with gjson's.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// scanString checks the JSON string that starts at s[i] == '"' and returns the offset just
+// past its closing quote and whether it contains any escape. s must be valid UTF-8.
+//
+// A \u escape of a UTF-16 surrogate must be a high surrogate immediately followed by a \u
+// escape of a low surrogate. A lone surrogate has no Unicode meaning and readers disagree
+// about it (replace with U+FFFD, keep as WTF-8, reject), which could let two differently
+// spelled keys collide in one reader and not in another, so it is rejected.
+func scanString(s string, i int) (end int, escaped bool, err *bodyError) {
+	i++ // opening quote
+	for i < len(s) {
+		for i < len(s) && !stringStop[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		switch {
+		case c == '"':
+			return i + 1, escaped, nil
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(s) {
+				return 0, false, malformedJSON(len(s), "unexpected end of body")
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				r, ok := hex4(s, i+2)
+				if !ok {
+					return 0, false, malformedJSON(i, `invalid \u escape in string`)
+				}
+				switch {
+				case utf16.IsSurrogate(r) && r < 0xDC00: // high surrogate
+					if i+7 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+						if r2, ok := hex4(s, i+8); ok && r2 >= 0xDC00 && r2 <= 0xDFFF {
+							i += 12
+							continue
+						}
+					}
+					return 0, false, malformedJSON(i, `unpaired UTF-16 surrogate in \u escape`)
+				case utf16.IsSurrogate(r): // low surrogate without a high one
+					return 0, false, malformedJSON(i, `unpaired UTF-16 surrogate in \u escape`)
+				}
+				i += 6
+			default:
+				return 0, false, malformedJSON(i, "invalid escape in string")
+			}
+		case c < 0x20:
+			return 0, false, malformedJSON(i, "control character in string")
+		default:
+			i++
+		}
+	}
+	return 0, false, malformedJSON(len(s), "unexpected end of body inside a string")
+}
+
+// hex4 decodes the four hex digits at s[i:i+4].
+func hex4(s string, i int) (rune, bool) {
+	if i < 0 || i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
+}
+
+// scanNumber checks the JSON number that starts at s[i] ('-' or a digit) and returns the
+// offset just past it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(s string, i int) (int, *bodyError) {
+	start := i
+	bad := func() (int, *bodyError) { return 0, malformedJSON(start, "invalid number") }
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return bad()
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return bad()
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return bad()
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	// Whatever follows (say the 'x' of "1x" or the '1' of "01") is rejected by the caller,
+	// which expects ',', a closing bracket or whitespace there.
+	return i, nil
+}
+
+// unescapeJSON returns the text of the contents of a JSON string that scanString accepted.
+// It never panics; on input scanString would reject it substitutes U+FFFD.
+func unescapeJSON(raw string) string {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		if i+1 >= len(raw) {
+			break
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			out = append(out, raw[i+1])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(raw, i+2)
+			if !ok {
+				out = utf8.AppendRune(out, utf8.RuneError)
+				i += 2
+				continue
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := hex4(raw, i+2)
+				if r < 0xDC00 && ok && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' &&
+					r2 >= 0xDC00 && r2 <= 0xDFFF {
+					r = utf16.DecodeRune(r, r2)
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			out = utf8.AppendRune(out, utf8.RuneError)
+		}
+		i += 2
+	}
+	return string(out)
+}
+
+func stripJSONCodeFields(body []byte) []byte {
+	s := view(body)
+	start := skipSpace(s, 0)
+	if start >= len(s) || s[start] != '{' {
+		return body
+	}
+	obj := s[start:]
+	out := make([]byte, 0, len(obj))
+	out = append(out, '{')
+	kept, removed := 0, false
+	gjson.Parse(obj).ForEach(func(key, value gjson.Result) bool {
+		if isCodeField(key.Str) {
+			removed = true
+			return true
+		}
+		// key.Index is where the key's opening quote is and value.Index where the value
+		// starts, both relative to obj (gjson.Parse of obj has Index 0).
+		from, to := key.Index, value.Index+len(value.Raw)
+		if from < 0 || from > to || to > len(obj) {
+			return true // cannot happen for a body that passed parseBody
+		}
+		if kept > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, obj[from:to]...)
+		kept++
+		return true
+	})
+	if !removed {
+		return body
+	}
+	return append(out, '}')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Form
+
+// parseFormBody decodes an application/x-www-form-urlencoded body (see eachFormPair). A
+// field given more than once is an array, so for the filter it is not a string (missing; for
+// scope, invalid).
+func parseFormBody(body []byte) (verifyParams, *bodyError) {
+	var (
+		f         fieldSet
+		hasDotted bool
+	)
+	err := eachFormPair(view(body), func(key string) bool { return fieldIndex(key) >= 0 },
+		func(key, val string) *bodyError {
+			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
+			if idx := fieldIndex(key); idx >= 0 {
+				if f[idx].kind == valAbsent {
+					f[idx] = fieldValue{kind: valString, str: val}
+				} else {
+					f[idx] = fieldValue{kind: valOther} // given twice: an array
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return verifyParams{}, err
+	}
+	if hasDotted {
+		return verifyParams{}, errDottedKey
+	}
+	return f.params(), nil
+}
+
+// eachFormPair decodes x-www-form-urlencoded pairs and calls fn with each: pairs separated
+// by '&', key and value separated by the first '=', '+' meaning space and %XX a byte. Empty
+// pairs are ignored, a pair without '=' has the value "", ';' is an ordinary character. Every
+// decoded key and value must be valid UTF-8 and well escaped, because in forward mode the
+// upstream reads the same text; only the values of keys that keep accepts are handed to fn
+// (the others as ""), so unread values cost no copy.
+func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *bodyError) *bodyError {
+	var scratch [128]byte
+	buf := scratch[:0] // reused to decode components that contain escapes
+	for pos := 0; pos < len(s); {
+		end := strings.IndexByte(s[pos:], '&')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += pos
+		}
+		pair := s[pos:end]
+		if pair == "" {
+			pos = end + 1
+			continue
+		}
+		rawKey, rawVal, _ := strings.Cut(pair, "=")
+
+		key := rawKey
+		if needsFormUnescape(rawKey) {
+			var bad int
+			buf, bad = formUnescape(buf[:0], rawKey)
+			if bad >= 0 {
+				return malformedForm(pos + bad)
+			}
+			if !utf8.Valid(buf) {
+				return errNotUTF8
+			}
+			key = string(buf)
+		} else if !utf8.ValidString(rawKey) {
+			return errNotUTF8
+		}
+		kept := keep(key)
+
+		val := rawVal
+		if needsFormUnescape(rawVal) {
+			var bad int
+			buf, bad = formUnescape(buf[:0], rawVal)
+			if bad >= 0 {
+				return malformedForm(pos + len(rawKey) + 1 + bad)
+			}
+			if !utf8.Valid(buf) {
+				return errNotUTF8
+			}
+			val = ""
+			if kept {
+				val = string(buf)
+			}
+		} else if !utf8.ValidString(rawVal) {
+			return errNotUTF8
+		}
+		if !kept {
+			val = ""
+		}
+		if err := fn(key, val); err != nil {
+			return err
+		}
+		pos = end + 1
+	}
+	return nil
+}
+
+func malformedForm(at int) *bodyError {
+	return &bodyError{msg: "malformed form body: invalid percent-escape at byte " + strconv.Itoa(at)}
+}
+
+func needsFormUnescape(raw string) bool {
+	return strings.IndexByte(raw, '%') >= 0 || strings.IndexByte(raw, '+') >= 0
+}
+
+// formUnescape appends the decoded raw to dst. bad is the offset in raw of a '%' that is not
+// followed by two hex digits, or -1.
+func formUnescape(dst []byte, raw string) (out []byte, bad int) {
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '+':
+			dst = append(dst, ' ')
+		case '%':
+			hi, ok1 := unhex(raw, i+1)
+			lo, ok2 := unhex(raw, i+2)
+			if !ok1 || !ok2 {
+				return dst, i
+			}
+			dst = append(dst, hi<<4|lo)
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, -1
+}
+
+func unhex(s string, i int) (byte, bool) {
+	if i >= len(s) {
+		return 0, false
+	}
+	switch c := s[i]; {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func stripFormCodeFields(body []byte) []byte {
+	out := make([]byte, 0, len(body))
+	var scratch [64]byte
+	removed := false
+	for rest := body; len(rest) > 0; {
+		pair := rest
+		if j := bytes.IndexByte(rest, '&'); j >= 0 {
+			pair, rest = rest[:j], rest[j+1:]
+		} else {
+			rest = nil
+		}
+		if len(pair) == 0 {
+			continue
+		}
+		rawKey, _, _ := bytes.Cut(pair, []byte{'='})
+		key, bad := formUnescape(scratch[:0], string(rawKey))
+		if bad < 0 && isCodeField(string(key)) {
+			removed = true
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, '&')
+		}
+		out = append(out, pair...)
+	}
+	if !removed {
+		return body
+	}
+	return out
+}

@@ -1,0 +1,362 @@
+package filter
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Plugin is the filter for one plugin configuration in one VM.
+type Plugin struct {
+	cfg     *config
+	metrics *metrics
+	guard   *attackGuard
+	// Buffers reused by every request: a VM runs one callback at a time, and what the host
+	// only reads during a call (a log line as it is built, headers it serializes) can go here.
+	line        []byte
+	callHeaders [5][2]string
+}
+
+// New reads the plugin configuration (SPEC 2) and sets up metrics and attack protection. Its
+// error is one line that names the field: Envoy shows it when the plugin fails to start.
+func New(configuration []byte, m Metrics, shared SharedData, random io.Reader) (*Plugin, error) {
+	cfg, err := parseConfig(configuration)
+	if err != nil {
+		return nil, errors.New("invalid configuration: " + err.Error())
+	}
+	p := &Plugin{cfg: cfg, metrics: defineMetrics(m)}
+	if p.guard, err = newAttackGuard(shared, cfg, random); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Action tells the host whether the request goes on now.
+type Action uint8
+
+const (
+	Continue Action = iota
+	Pause
+)
+
+// Stream is one request. Only verify requests get past OnRequestHeaders with state.
+type Stream struct {
+	p    *Plugin
+	host Host
+
+	handled   bool // a verify request this filter owns
+	answered  bool // a local answer was sent or the request was let through
+	resumed   bool // let through upstream after a successful verification
+	route     route
+	kind      bodyKind
+	tenant    string
+	t         *tenant
+	requestID string
+	params    verifyParams
+	body      []byte
+	sentAt    time.Time
+	// redirectTo is the checked redirect_uri of GET verify_redirect: once set, errors are
+	// redirects to it (SPEC 12).
+	redirectTo string
+	origin     string // a cross-origin request's origin header (SPEC 13)
+	corsOrigin string // the origin every answer allows; "" for none
+}
+
+// Init starts a request of p on host; a Stream is meant to live inside the host's context.
+func (h *Stream) Init(p *Plugin, host Host) { *h = Stream{p: p, host: host} }
+
+func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
+	cfg := h.p.cfg
+	// Identity headers are removed from every request, so no client can forge one upstream.
+	// Removing an absent header is a no-op, and costs less than reading the map to look.
+	for _, ih := range cfg.identityHeaders {
+		_ = h.host.RemoveRequestHeader(ih.name)
+	}
+	// Most traffic is not the filter's: its path says so, without copying every header into
+	// the VM.
+	path, err := h.host.RequestHeader(":path")
+	var headers [][2]string
+	if err == nil && cfg.ownsPath(path) {
+		headers, err = h.host.RequestHeaders()
+	}
+	if err != nil {
+		// Without the headers the filter cannot route: fail closed.
+		h.handled = true
+		return h.fail(internalError("cannot read request headers: " + err.Error()))
+	}
+	method, _ := lookup(headers, ":method")
+	h.route = cfg.route(method, path)
+	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
+		return Continue
+	}
+	h.handled = true
+	h.requestID, _ = lookup(headers, "x-request-id")
+	if h.route == routePreflight {
+		return h.preflight(headers)
+	}
+	h.p.metrics.requests.Increment(1)
+	if h.route == routeRedirect {
+		return h.onRedirect(headers, path)
+	}
+
+	var head requestHead
+	if cfg.tenantHeader != "" {
+		head.tenantHeader, _ = lookup(headers, cfg.tenantHeader)
+	}
+	head.authority, _ = lookup(headers, ":authority")
+	head.contentType, _ = lookup(headers, "content-type")
+	head.contentLength, _ = lookup(headers, "content-length")
+	name, t, kind, herr := cfg.checkHead(head)
+	h.tenant, h.t, h.kind = name, t, kind
+	h.setOrigin(headers)
+	if herr != nil {
+		return h.fail(herr)
+	}
+	if endOfStream {
+		return h.onBody(nil)
+	}
+	// Pause: with allow_on_headers_stop_iteration Envoy still delivers the body, and
+	// forwards nothing until the filter resumes.
+	return Pause
+}
+
+func (h *Stream) OnRequestBody(bodySize int, endOfStream bool) Action {
+	if !h.handled || h.resumed {
+		return Continue
+	}
+	if h.answered || h.route == routeRedirect { // the redirect step reads no body
+		return Pause
+	}
+	if bodySize > h.p.cfg.maxRequestBytes {
+		return h.fail(h.p.cfg.tooLarge())
+	}
+	if !endOfStream {
+		return Pause // keep buffering
+	}
+	return h.readBody(bodySize)
+}
+
+// OnRequestTrailers ends a body that came with trailers: no body callback says
+// end_of_stream then.
+func (h *Stream) OnRequestTrailers() Action {
+	if !h.handled || h.resumed {
+		return Continue
+	}
+	if h.answered || h.route == routeRedirect {
+		return Pause
+	}
+	return h.readBody(h.p.cfg.maxRequestBytes + 1)
+}
+
+func (h *Stream) readBody(size int) Action {
+	body, err := h.host.RequestBody(size)
+	if err != nil {
+		return h.fail(internalError("cannot read request body: " + err.Error()))
+	}
+	if len(body) > h.p.cfg.maxRequestBytes {
+		return h.fail(h.p.cfg.tooLarge())
+	}
+	return h.onBody(body)
+}
+
+// onBody parses and validates the whole body, then asks the user store.
+func (h *Stream) onBody(body []byte) Action {
+	cfg := h.p.cfg
+	params, berr := parseBody(h.kind, body)
+	if berr != nil {
+		return h.fail(bodyErrorToAPI(berr))
+	}
+	h.params = params
+	cl, err := checkClient(h.t, &h.params)
+	if err == nil {
+		err = h.checkOrigin(cl)
+	}
+	if err == nil {
+		err = cfg.validate(h.tenant, h.t, cl, &h.params)
+	}
+	if err != nil {
+		return h.fail(err)
+	}
+	if cfg.mode == modeForward {
+		h.body = body
+	}
+	return h.callStore()
+}
+
+// callStore asks the user store about the validated parameters, after attack protection
+// (SPEC 6 and 7); both the POST and the redirect step come here.
+func (h *Stream) callStore() Action {
+	cfg := h.p.cfg
+	ip := h.clientIP()
+	att, aerr := h.p.guard.admit(h.tenant, &h.params, ip, unixNow())
+	if aerr != nil {
+		return h.fail(aerr)
+	}
+	h.sentAt = time.Now()
+	derr := h.host.CallStore(cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.requestID),
+		calloutBody(h.tenant, &h.params, ip), cfg.userStore.timeoutMS,
+		func(numHeaders, bodySize int) { h.onStoreAnswer(att, numHeaders, bodySize) })
+	if derr != nil {
+		h.p.metrics.storeFailures.Increment(1)
+		e := internalError("user store call not dispatched: " + derr.Error())
+		h.settle(att, e)
+		return h.fail(e)
+	}
+	return Pause
+}
+
+func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
+	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.sentAt).Milliseconds(), 0)))
+	a := storeAnswer{failed: numHeaders == 0}
+	var headers [][2]string
+	if !a.failed {
+		headers, _ = h.host.CallAnswerHeaders()
+		a.status, _ = lookup(headers, ":status")
+		a.tooLarge = bodySize > MaxAnswerBytes // never read: the VM's heap is small
+		if bodySize > 0 && !a.tooLarge {
+			a.body, _ = h.host.CallAnswerBody(bodySize)
+		}
+	}
+	answer, err := mapAnswer(a)
+	h.settle(att, err)
+	if err != nil {
+		if err.kind == ErrServer {
+			h.p.metrics.storeFailures.Increment(1)
+		}
+		h.fail(err)
+		return
+	}
+	switch {
+	case h.p.cfg.mode == modeForward:
+		h.forward(answer)
+	case h.redirectTo != "":
+		h.respondRedirect(answer, headers)
+	default:
+		h.respond(answer, headers)
+	}
+}
+
+// respond answers 200 with the store's object and the configured pass_headers.
+func (h *Stream) respond(answer gjson.Result, storeHeaders [][2]string) {
+	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
+	h.succeed()
+	if err := h.host.SendResponse(200, headers, bytesOf(answer.Raw)); err != nil {
+		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
+	}
+}
+
+// passHeaders appends the store answer's headers named in pass_headers.
+func (h *Stream) passHeaders(headers, storeHeaders [][2]string) [][2]string {
+	for _, name := range h.p.cfg.passHeaders {
+		for _, kv := range storeHeaders {
+			if strings.EqualFold(kv[0], name) {
+				headers = append(headers, [2]string{name, kv[1]})
+			}
+		}
+	}
+	return headers
+}
+
+// forward lets the request go upstream with identity headers and without the code (the
+// redirect step's code left :path before anything was decided).
+func (h *Stream) forward(answer gjson.Result) {
+	for _, ih := range h.p.cfg.identityHeaders {
+		v, ok := identityValue(ih.field, h.tenant, &h.params, answer)
+		if !ok {
+			continue
+		}
+		if !validHeaderValue(v) {
+			h.fail(internalError("user store field " + strconv.Quote(ih.field) + " is not a valid header value"))
+			return
+		}
+		if err := h.host.ReplaceRequestHeader(ih.name, v); err != nil {
+			h.fail(internalError("cannot set identity header: " + err.Error()))
+			return
+		}
+	}
+	if h.route == routeVerify {
+		body := stripCodeFields(h.kind, h.body)
+		if err := h.host.ReplaceRequestBody(body); err != nil {
+			h.fail(internalError("cannot replace body: " + err.Error()))
+			return
+		}
+		// The body changed size; a stale content-length would corrupt the upstream request.
+		if err := h.host.ReplaceRequestHeader("content-length", strconv.Itoa(len(body))); err != nil {
+			h.fail(internalError("cannot set content-length: " + err.Error()))
+			return
+		}
+	}
+	h.succeed()
+	h.resumed = true
+	if err := h.host.Resume(); err != nil {
+		h.host.Log(LogError, "passwordless_verify: cannot resume request: "+err.Error())
+	}
+}
+
+func (h *Stream) succeed() {
+	h.answered = true
+	h.p.metrics.verified.Increment(1)
+	h.logOutcome("verified", "")
+}
+
+// fail sends the error answer; it is the only path that writes an error.
+func (h *Stream) fail(e *apiError) Action {
+	h.answered = true
+	h.p.metrics.byCode[e.kind].Increment(1)
+	if c := h.p.metrics.byKind[e.kind]; c != nil {
+		c.Increment(1)
+	}
+	h.logOutcome(e.code(), e.logReason)
+	status, headers, body := e.status(), h.answerHeaders(), appendErrorBody(nil, e) // its own: a host may keep the body
+	if h.redirectTo != "" {
+		status, headers, body = 302, h.errorRedirect(e), nil
+	}
+	if err := h.host.SendResponse(status, headers, body); err != nil {
+		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
+	}
+	return Pause
+}
+
+// logOutcome writes the one info line per handled request. The code is never in it, and the
+// client's values are quoted and cut short so they cannot forge log lines.
+func (h *Stream) logOutcome(outcome, reason string) {
+	b := append(h.p.line[:0], "passwordless_verify: tenant="...)
+	b = appendQuoteSafe(b, h.tenant)
+	b = append(b, " client="...)
+	b = appendQuoteSafe(b, h.params.clientID)
+	b = append(b, " connection="...)
+	b = appendQuoteSafe(b, h.params.connection)
+	b = append(b, " outcome="...)
+	b = append(b, outcome...)
+	b = append(b, " request_id="...)
+	b = appendQuoteSafe(b, h.requestID)
+	if reason != "" {
+		b = append(b, " reason="...)
+		b = appendQuoteSafe(b, reason)
+	}
+	h.p.line = b
+	h.host.Log(LogInfo, string(b)) // a copy: a host may keep the line
+}
+
+// lookup finds a header by its lower-case name; hosts hand header names over lower-cased.
+func lookup(headers [][2]string, name string) (string, bool) {
+	for _, kv := range headers {
+		if kv[0] == name {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+// clientIP is the downstream address without its port (SPEC 7).
+func (h *Stream) clientIP() string {
+	addr, err := h.host.SourceAddress()
+	if err != nil {
+		return ""
+	}
+	return stripPort(addr)
+}
