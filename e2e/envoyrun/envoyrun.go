@@ -334,25 +334,37 @@ func (e *Envoy) Stop() error {
 	return nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the last max bytes written to it, in a ring: Envoy may write a line per
+// request, and moving the whole tail on every write would cost more than Envoy's own work.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu   sync.Mutex
+	max  int
+	b    []byte // grows to max, then is written in place
+	next int    // where the next byte goes once b is full
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
+	n := len(p)
+	if len(p) > t.max {
+		p = p[len(p)-t.max:]
 	}
-	return len(p), nil
+	if room := t.max - len(t.b); room > 0 {
+		k := min(room, len(p))
+		t.b = append(t.b, p[:k]...)
+		p = p[k:]
+	}
+	for len(p) > 0 {
+		k := copy(t.b[t.next:], p)
+		p = p[k:]
+		t.next = (t.next + k) % t.max
+	}
+	return n, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	return string(t.b[t.next:]) + string(t.b[:t.next])
 }
