@@ -71,11 +71,6 @@ func (h *Stream) Init(p *Plugin, host Host) { *h = Stream{p: p, host: host} }
 
 func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	cfg := h.p.cfg
-	// Identity headers are removed from every request, so no client can forge one upstream.
-	// Removing an absent header is a no-op, and costs less than reading the map to look.
-	for _, ih := range cfg.identityHeaders {
-		_ = h.host.RemoveRequestHeader(ih.name)
-	}
 	// Most traffic is not the filter's: its path says so, without copying every header into
 	// the VM.
 	path, err := h.host.RequestHeader(":path")
@@ -84,9 +79,20 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 		headers, err = h.host.RequestHeaders()
 	}
 	if err != nil {
-		// Without the headers the filter cannot route: fail closed.
+		// Without the headers the filter can neither route nor strip identities: fail closed.
 		h.handled = true
 		return h.fail(internalError("cannot read request headers: " + err.Error()))
+	}
+	// Identity headers are removed from every request, so no client can forge one upstream.
+	// Where the map was read anyway only the ones present cost a host call; elsewhere removing
+	// an absent header is a no-op, and costs less than reading the map to look.
+	for _, ih := range cfg.identityHeaders {
+		if headers != nil {
+			if _, ok := lookup(headers, ih.name); !ok {
+				continue
+			}
+		}
+		_ = h.host.RemoveRequestHeader(ih.name)
 	}
 	method, _ := lookup(headers, ":method")
 	h.route = cfg.route(method, path)
