@@ -21,8 +21,8 @@ import (
 func main() {
 	wasm := flag.String("wasm", "BenchmarkWasm/", "prefix of the wazero benchmarks, named PREFIX<path>/{ours,floor}")
 	pair := flag.String("pair", "BenchmarkWasmPair/", "prefix of the interleaved wazero benchmarks, named PREFIX<path>, with ours-ns/op, floor-ns/op, ours/floor")
-	native := flag.String("native", "BenchmarkRequest/native/", "prefix of the native benchmarks, named PREFIX<path>")
-	ref := flag.String("ref", "BenchmarkGJSONValid/", "prefix of the gjson.Valid reference, named PREFIX<path>")
+	native := flag.String("native", "BenchmarkPipeline/", "prefix of the native pipeline benchmarks, named PREFIX<path>")
+	ref := flag.String("ref", "BenchmarkPipeline/%s/gjson.Valid", "name of the gjson.Valid reference, %s standing for <path>")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchreport [flags] [go-test-bench-output]  (stdin without a file)")
 		flag.PrintDefaults()
@@ -154,13 +154,13 @@ func report(w io.Writer, r *results, wasm, pair, native, ref string) error {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "== native: %s<path> / one gjson.Valid pass over the same body (%s<path>) ==\n", native, ref)
+	fmt.Fprintf(w, "== native: %s<path> / one gjson.Valid pass over the same body (%s) ==\n", native, fmt.Sprintf(ref, "<path>"))
 	fmt.Fprintln(w, "(goal: ratio <= 2; allocations <= 2 rejected, <= 6 verified)")
 	fmt.Fprintln(tw, "path\tnative ns/op\tnative allocs/op\tnative B/op\tgjson.Valid ns/op\tratio\t")
 	n := 0
 	for _, p := range r.paths(native, "") {
 		nn, ok1 := r.get(native+p, "ns/op")
-		gn, ok2 := r.get(ref+p, "ns/op")
+		gn, ok2 := r.get(fmt.Sprintf(ref, p), "ns/op")
 		if !ok1 || !ok2 {
 			continue
 		}
@@ -171,7 +171,7 @@ func report(w io.Writer, r *results, wasm, pair, native, ref string) error {
 		return err
 	}
 	if n == 0 {
-		fmt.Fprintf(w, "no pairs of %s<path> and %s<path>\n", native, ref)
+		fmt.Fprintf(w, "no pairs of %s<path> and %s\n", native, fmt.Sprintf(ref, "<path>"))
 	}
 	return nil
 }
