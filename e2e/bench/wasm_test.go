@@ -260,3 +260,28 @@ func (l abiListener) Before(context.Context, api.Module, api.FunctionDefinition,
 func (abiListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
 
 func (abiListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
+
+// BenchmarkWasmMemory sends our filter b.N requests cycling through the three paths and a
+// verify body of 16 KiB, the largest the configuration takes, and reports the VM's linear
+// memory afterwards: Go's wasm memory never shrinks, so that is its high-water mark.
+//
+//	go test -run '^$' -bench WasmMemory -benchtime 100000x ./e2e/bench
+func BenchmarkWasmMemory(b *testing.B) {
+	vm := newVM(b, module(b, wasmFile("ours", false), false))
+	paths := Paths()
+	big := paths[0]
+	big.Name = "rejected, 16 KiB"
+	big.Body = `{"client_id":"other-client","connection":"email","username":"a@example.com","otp":"123456","pad":"` +
+		strings.Repeat("x", 16384-120) + `"}`
+	paths = append(paths, big)
+	reqs := make([]wasmhost.Request, len(paths))
+	for i, p := range paths {
+		reqs[i] = hostRequest(p)
+	}
+	i := 0
+	for b.Loop() {
+		do(b, vm, paths[i%len(paths)], reqs[i%len(paths)])
+		i++
+	}
+	b.ReportMetric(float64(vm.MemoryBytes())/1024, "linear-KiB")
+}

@@ -173,6 +173,14 @@ func report(w io.Writer, r *results, wasm, pair, native, ref string) error {
 	if n == 0 {
 		fmt.Fprintf(w, "no pairs of %s<path> and %s\n", native, fmt.Sprintf(ref, "<path>"))
 	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "== linear memory of one VM of ours after BenchmarkWasmMemory's mixed requests (goal: <= 6 MiB after 100k) ==")
+	if kib, ok := r.get("BenchmarkWasmMemory", "linear-KiB"); ok {
+		fmt.Fprintf(w, "%.0f KiB = %.2f MiB\n", kib, kib/1024)
+	} else {
+		fmt.Fprintln(w, "no BenchmarkWasmMemory result")
+	}
 	return nil
 }
 
