@@ -4,7 +4,6 @@
 package envoye2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,7 +42,7 @@ type stack struct {
 	store    *store.Store
 	upstream *recorder
 	storeHit *counter
-	log      *syncBuffer
+	log      *envoyrun.LogBuffer
 	startErr error
 }
 
@@ -51,7 +50,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	bin := envoyrun.Require(t)
 	ctx := context.Background()
-	s := &stack{upstream: &recorder{}, storeHit: &counter{}, log: &syncBuffer{}}
+	s := &stack{upstream: &recorder{}, storeHit: &counter{}, log: &envoyrun.LogBuffer{}}
 
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "store.db"), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -281,23 +280,6 @@ func (c *counter) get() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitFor polls cond until it holds or 10 s pass: Envoy writes logs and stats asynchronously.

@@ -2,7 +2,6 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +21,6 @@ var wasmPath = filepath.Join("..", "..", "build", "plugin.wasm")
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-// syncBuffer collects the stack's log lines for the checks and for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fronts runs f with each front the stack can have: our wasm host (make run-lite) and the
 // real Envoy (make run).
 func fronts(t *testing.T, f func(t *testing.T, envoy bool)) {
@@ -51,7 +31,7 @@ func fronts(t *testing.T, f func(t *testing.T, envoy bool)) {
 // startStack starts a whole stack. The tests run one after the other on purpose: the second
 // compile of plugin.wasm then comes from wazero's in-process cache (a compile takes a second,
 // and about 20 under -race).
-func startStack(t *testing.T, envoy bool, mode string) (*Stack, *syncBuffer) {
+func startStack(t *testing.T, envoy bool, mode string) (*Stack, *envoyrun.LogBuffer) {
 	t.Helper()
 	wasm, err := os.ReadFile(wasmPath)
 	if err != nil {
@@ -64,7 +44,7 @@ func startStack(t *testing.T, envoy bool, mode string) (*Stack, *syncBuffer) {
 	if envoy {
 		opts.Envoy, opts.WasmPath = envoyrun.Require(t), wasmPath
 	}
-	logs := &syncBuffer{}
+	logs := &envoyrun.LogBuffer{}
 	opts.Log = logs
 	st, err := Start(context.Background(), opts)
 	if err != nil {
