@@ -184,7 +184,12 @@ var httpClient = &http.Client{
 
 func (s *stack) do(t testing.TB, req *http.Request) answer {
 	t.Helper()
-	resp, err := httpClient.Do(req)
+	return doWith(t, httpClient, req)
+}
+
+func doWith(t testing.TB, c *http.Client, req *http.Request) answer {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -207,6 +212,11 @@ func (s *stack) do(t testing.TB, req *http.Request) answer {
 // verify POSTs body to the verify path with the tenant header and content type.
 func (s *stack) verify(t testing.TB, headers map[string]string, body string) answer {
 	t.Helper()
+	return s.verifyWith(t, httpClient, headers, body)
+}
+
+func (s *stack) verifyWith(t testing.TB, c *http.Client, headers map[string]string, body string) answer {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.envoy.URL+"/passwordless/verify", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +230,7 @@ func (s *stack) verify(t testing.TB, headers map[string]string, body string) ans
 		}
 		req.Header.Set(k, v)
 	}
-	return s.do(t, req)
+	return doWith(t, c, req)
 }
 
 func verifyBody(username, otp string) string {

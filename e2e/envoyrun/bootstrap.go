@@ -41,9 +41,18 @@ func (b *Bootstrap) JSON() ([]byte, error) { return json.MarshalIndent(b.root, "
 // Root is the tree itself, for edits the setters do not cover.
 func (b *Bootstrap) Root() map[string]any { return b.root }
 
+// Listener is the one listener's config.
+func (b *Bootstrap) Listener() (map[string]any, error) {
+	return objectAt(b.root, "static_resources", "listeners", 0)
+}
+
 // HCM is the listener's HTTP connection manager config.
 func (b *Bootstrap) HCM() (map[string]any, error) {
-	return objectAt(b.root, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config")
+	l, err := b.Listener()
+	if err != nil {
+		return nil, err
+	}
+	return objectAt(l, "filter_chains", 0, "filters", 0, "typed_config")
 }
 
 // Wasm is the wasm filter's PluginConfig (the "config" of envoy.filters.http.wasm).
