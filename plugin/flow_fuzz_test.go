@@ -18,20 +18,25 @@ var (
 	fuzzHost proxytest.HostEmulator
 )
 
-// FuzzRequest drives whole requests (headers, then the body in chunks) through the filter.
-// The invariant: the request either passes through untouched or gets exactly one well-formed
-// JSON answer, the filter never panics, and no request is left paused.
+// FuzzRequest drives whole requests (headers, then the body in chunks) through the filter:
+// the verify POST, the redirect step's GET and the CORS preflight among them. The invariant:
+// the request either passes through untouched or gets exactly one well-formed answer (JSON,
+// a redirect that carries no code, or an empty 204), the filter never panics, and no request
+// is left paused.
 func FuzzRequest(f *testing.F) {
 	for _, c := range verifyCases() {
 		if len(c.req.body) > 2048 {
 			continue
 		}
 		ct := headerValue(c.req.headers, "content-type")
-		f.Add("POST", "/passwordless/verify", headerValue(c.req.headers, "x-tenant-id"), ct, c.req.body, uint8(0))
+		f.Add("POST", "/passwordless/verify", headerValue(c.req.headers, "x-tenant-id"), ct, c.req.body, uint8(0), "")
 	}
-	f.Add("GET", "/passwordless/verify", "acme", "", "", uint8(0))
-	f.Add("POST", "/passwordless/verify?x=1", "acme", "application/json", validBody, uint8(3))
-	f.Fuzz(func(t *testing.T, method, path, tenant, contentType, body string, chunk uint8) {
+	f.Add("GET", "/passwordless/verify", "acme", "", "", uint8(0), "")
+	f.Add("POST", "/passwordless/verify?x=1", "acme", "application/json", validBody, uint8(3), "https://app.example.com")
+	f.Add("GET", "/passwordless/verify_redirect?client_id=acme-web&response_type=token&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback"+
+		"&connection=email&email=a%40example.com&verification_code=424242&state=s", "acme", "", "", uint8(0), "")
+	f.Add("OPTIONS", "/passwordless/verify", "acme", "", "", uint8(0), "https://app.example.com")
+	f.Fuzz(func(t *testing.T, method, path, tenant, contentType, body string, chunk uint8, origin string) {
 		fuzzOnce.Do(func() {
 			// One emulator for the whole fuzz process: proxytest allows one at a time.
 			opt := proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).WithPluginConfiguration([]byte(testConfig))
@@ -42,13 +47,20 @@ func FuzzRequest(f *testing.F) {
 		})
 		vm := &nativeVM{host: fuzzHost, clusters: map[string]wasmhost.Cluster{"userstore": okStore()}}
 		headers := [][2]string{{"x-tenant-id", tenant}, {"content-type", contentType}}
+		if origin != "" {
+			headers = append(headers, [2]string{"origin", origin}, [2]string{"access-control-request-method", "POST"})
+		}
 		req := request{method: method, path: path, headers: headers, body: body, chunk: int(chunk)}
 		got := vm.do(t, req)
 		// Judge by what the filter was shown: the harness fills in an empty method or path,
 		// and proxytest trims the path, which the filter reads alone, as Envoy's codec has.
 		ph := pseudoHeaders(req)
 		method, path = ph[0][1], strings.TrimSpace(ph[1][1])
-		handled := method == "POST" && (path == "/passwordless/verify" || strings.HasPrefix(path, "/passwordless/verify?"))
+		at := func(p string) bool { return path == p || strings.HasPrefix(path, p+"?") }
+		post := method == "POST" && at("/passwordless/verify")
+		redirect := method == "GET" && at("/passwordless/verify_redirect")
+		preflight := method == "OPTIONS" && at("/passwordless/verify") && origin != ""
+		handled := post || redirect || preflight
 		switch {
 		case got.paused:
 			t.Fatal("request left paused")
@@ -61,9 +73,24 @@ func FuzzRequest(f *testing.F) {
 			}
 		case !handled:
 			t.Fatalf("a request the filter does not own was answered: %d", got.status)
-		case got.status == 200:
+		case got.status == 200 && post:
 			if string(got.body) != `{"user_id":"u1"}` {
 				t.Fatalf("200 with %s", got.body)
+			}
+		case got.status == 302 && redirect:
+			loc := headerValue(got.headers, "location")
+			for _, code := range []string{"verification_code=", "otp=", "password="} {
+				if strings.Contains(loc, code) {
+					t.Fatalf("redirect carries a code parameter: %q", loc)
+				}
+			}
+			if !strings.HasPrefix(loc, "https://app.example.com/callback") && !strings.HasPrefix(loc, "http://127.0.0.1:3000/cb?x=1") &&
+				!strings.HasPrefix(loc, "https://magic.example.com/cb") {
+				t.Fatalf("redirect to a URL that is no client's callback: %q", loc)
+			}
+		case got.status == 204 && preflight:
+			if len(got.body) != 0 {
+				t.Fatalf("204 with a body %q", got.body)
 			}
 		default:
 			var e struct {
