@@ -383,3 +383,19 @@ func TestTooManyAttemptsMetrics(t *testing.T) {
 		})
 	})
 }
+
+// TestSecretFromHostRandomness: each plugin start draws its own secret from the host's
+// randomness (WASI random_get on wasm), so two Envoy processes never share placement.
+func TestSecretFromHostRandomness(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		seen := map[string]bool{}
+		for range 3 {
+			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
+			s := string(vm.sharedData(t, filter.SecretKey))
+			if len(s) != filter.SecretSize || seen[s] {
+				t.Fatalf("secret %x: want %d fresh random bytes per start", s, filter.SecretSize)
+			}
+			seen[s] = true
+		}
+	})
+}

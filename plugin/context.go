@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"errors"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -27,7 +26,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCritical("passwordless_verify: cannot read configuration: " + err.Error())
 		return types.OnPluginStartStatusFailed
 	}
-	if p.filter, err = filter.New(data, metrics{}, sharedData{}, rand.Reader); err != nil {
+	if p.filter, err = filter.New(data, metrics{}, sharedData{}, hostRandom); err != nil {
 		proxywasm.LogCritical("passwordless_verify: " + err.Error())
 		return types.OnPluginStartStatusFailed
 	}
