@@ -30,11 +30,10 @@ const (
 )
 
 type stackOptions struct {
-	config     func(cfg map[string]any) // edits the plugin configuration of envoy/local.yaml
-	bootstrap  func(b *envoyrun.Bootstrap) error
-	storeAddr  string // the userstore cluster's endpoint; "" is the test's store
-	noStart    bool   // return after a failed start instead of failing the test
-	concurrent int
+	config    func(cfg map[string]any) // edits the plugin configuration of envoy/local.yaml
+	bootstrap func(b *envoyrun.Bootstrap) error
+	storeAddr string // the userstore cluster's endpoint; "" is the test's store
+	noStart   bool   // return after a failed start instead of failing the test
 }
 
 type stack struct {
@@ -82,7 +81,6 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		PluginConfig: cfg,
 		UserStore:    o.storeAddr,
 		Upstream:     upstreamURL,
-		Concurrency:  o.concurrent,
 		Edit:         o.bootstrap,
 		Log:          s.log,
 		StartTimeout: 30 * time.Second,
