@@ -112,6 +112,7 @@ func do(b *testing.B, vm *wasmhost.VM, p Path, req wasmhost.Request) {
 //     listener, 1000 requests after 100 of warm-up. Omitted if the twin is missing.
 //   - abi-allocs/op: of the host's calls, how many went back into proxy_on_memory_allocate (a
 //     host call that returns data does one per call); counted the same way.
+//   - host-calls/op: the guest's calls of proxy-wasm host functions; counted the same way.
 //   - linear-KiB: the VM's linear memory after the timed requests.
 func BenchmarkWasm(b *testing.B) {
 	for _, p := range Paths() {
@@ -127,9 +128,10 @@ func BenchmarkWasm(b *testing.B) {
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(vm.MemoryBytes())/1024, "linear-KiB")
-				if mallocs, abi, ok := countAllocs(b, f, p); ok {
+				if mallocs, abi, hostCalls, ok := countAllocs(b, f, p); ok {
 					b.ReportMetric(mallocs, "guest-allocs/op")
 					b.ReportMetric(abi, "abi-allocs/op")
+					b.ReportMetric(hostCalls, "host-calls/op")
 				}
 			})
 		}
@@ -179,10 +181,10 @@ func BenchmarkWasmPair(b *testing.B) {
 
 const countRequests = 1000
 
-func countAllocs(b *testing.B, f string, p Path) (mallocs, abi float64, ok bool) {
+func countAllocs(b *testing.B, f string, p Path) (mallocs, abi, hostCalls float64, ok bool) {
 	file := wasmFile(f, true)
 	if _, err := os.Stat(file); err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	c := counter
 	vm := newVM(b, module(b, file, true))
@@ -197,23 +199,25 @@ func countAllocs(b *testing.B, f string, p Path) (mallocs, abi float64, ok bool)
 	_ = vm.Close(context.Background())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return float64(c.mallocs) / countRequests, float64(c.abi) / countRequests, true
+	return float64(c.mallocs) / countRequests, float64(c.abi) / countRequests, float64(c.hostCalls) / countRequests, true
 }
 
-// allocCounter is a wazero listener on the guest's allocation entry points. Nested entries (a
-// specialised malloc called from mallocgc) count once. A goroutine switch inside an
-// allocation unwinds and re-enters the wasm frames, so a rare allocation can count twice:
-// the figure is exact to within about one per guest GC cycle.
+// allocCounter is a wazero listener on the guest's allocation entry points and on the guest
+// functions that wrap the host's proxy-wasm imports (one call of each is one host call).
+// Nested allocation entries (a specialised malloc called from mallocgc) count once. A
+// goroutine switch inside an allocation unwinds and re-enters the wasm frames, so a rare
+// allocation can count twice: the figure is exact to within about one per guest GC cycle.
 type allocCounter struct {
-	mu      sync.Mutex
-	depth   int
-	mallocs int
-	abi     int
+	mu        sync.Mutex
+	depth     int
+	mallocs   int
+	abi       int
+	hostCalls int
 }
 
 func (c *allocCounter) reset() {
 	c.mu.Lock()
-	c.mallocs, c.abi = 0, 0
+	c.mallocs, c.abi, c.hostCalls = 0, 0, 0
 	c.mu.Unlock()
 }
 
@@ -224,9 +228,23 @@ func (c *allocCounter) NewFunctionListener(def api.FunctionDefinition) experimen
 		return abiListener{c}
 	case strings.HasPrefix(name, "runtime.mallocgc") || strings.HasPrefix(name, "runtime.mallocTiny"):
 		return mallocListener{c}
+	case strings.Contains(name, "proxywasm_internal.host"): // plugin/_sdkabi's import wrappers
+		return hostCallListener{c}
 	}
 	return nil
 }
+
+type hostCallListener struct{ c *allocCounter }
+
+func (l hostCallListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
+	l.c.mu.Lock()
+	l.c.hostCalls++
+	l.c.mu.Unlock()
+}
+
+func (hostCallListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
+
+func (hostCallListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 type mallocListener struct{ c *allocCounter }
 

@@ -122,7 +122,7 @@ func report(w io.Writer, r *results, wasm, pair, native, ref string) error {
 	fmt.Fprintln(w, "== wazero host: our filter (build/plugin.wasm) / the floor (build/floor.wasm), per request ==")
 	fmt.Fprintf(w, "ratio and ns/op: %s<path>, the two filters interleaved (median of runs); separately: %s<path>/{ours,floor} run one after the other\n", pair, wasm)
 	fmt.Fprintln(w, "(goal: ratio <= 1.5, stretch 1.2; guest allocations <= 5 rejected, <= 12 verified)")
-	fmt.Fprintln(tw, "path\tours ns/op\tfloor ns/op\tratio\tratio separately\tours guest-allocs\tfloor guest-allocs\tours abi-allocs\tfloor abi-allocs\tours linear-KiB\tfloor linear-KiB\t")
+	fmt.Fprintln(tw, "path\tours ns/op\tfloor ns/op\tratio\tratio separately\tours guest-allocs\tfloor guest-allocs\tours abi-allocs\tfloor abi-allocs\tours host-calls\tfloor host-calls\tours linear-KiB\tfloor linear-KiB\t")
 	paths := r.paths(wasm, "/ours")
 	for _, p := range paths {
 		o, f := wasm+p+"/ours", wasm+p+"/floor"
@@ -141,9 +141,10 @@ func report(w io.Writer, r *results, wasm, pair, native, ref string) error {
 		if v, ok := r.get(pair+p, "ours/floor"); ok {
 			ratio = strconv.FormatFloat(v, 'f', 2, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p, pon, pfn, ratio, on/fn,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p, pon, pfn, ratio, on/fn,
 			opt(r, o, "guest-allocs/op"), opt(r, f, "guest-allocs/op"),
 			opt(r, o, "abi-allocs/op"), opt(r, f, "abi-allocs/op"),
+			opt(r, o, "host-calls/op"), opt(r, f, "host-calls/op"),
 			opt(r, o, "linear-KiB"), opt(r, f, "linear-KiB"))
 	}
 	if err := tw.Flush(); err != nil {
