@@ -5,6 +5,12 @@
 // in the real Envoy. See "Performance: how it is measured" in README.md.
 package bench
 
+import (
+	"context"
+
+	"github.com/passwordless-verify/filter/e2e/wasmhost"
+)
+
 // Config is the plugin configuration of every measurement: SPEC section 2's example. The floor
 // ignores it.
 const Config = `{
@@ -34,6 +40,16 @@ const Config = `{
 
 // StoreAnswer is the user store's answer on the verified path: 200 with this body.
 const StoreAnswer = `{"user_id":"u1"}`
+
+// StoreCluster is the user store in our wasm host: it answers every call with StoreAnswer.
+func StoreCluster() wasmhost.Cluster {
+	return wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+		return &wasmhost.CalloutResponse{
+			Headers: [][2]string{{":status", "200"}, {"content-type", "application/json"}},
+			Body:    []byte(StoreAnswer),
+		}, nil
+	})
+}
 
 // Path is one kind of request, sent unchanged to every filter measured.
 type Path struct {

@@ -58,22 +58,13 @@ func module(b *testing.B, file string, count bool) *wasmhost.Module {
 	return m
 }
 
-func storeCluster() wasmhost.Cluster {
-	return wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
-		return &wasmhost.CalloutResponse{
-			Headers: [][2]string{{":status", "200"}, {"content-type", "application/json"}},
-			Body:    []byte(StoreAnswer),
-		}, nil
-	})
-}
-
 func newVM(b *testing.B, m *wasmhost.Module) *wasmhost.VM {
 	b.Helper()
 	ctx := context.Background()
 	vm, err := m.NewVM(ctx, wasmhost.Config{
 		PluginConfig: []byte(Config),
 		RootID:       "passwordless_verify",
-		Clusters:     map[string]wasmhost.Cluster{"userstore": storeCluster()},
+		Clusters:     map[string]wasmhost.Cluster{"userstore": StoreCluster()},
 		Log:          func(wasmhost.LogLevel, string) {},
 	})
 	if err != nil {
