@@ -241,3 +241,33 @@ func BenchmarkAttackCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestSipHashParts: hashing parts (a tag byte, then length-prefixed parts) is hashing their
+// bytes in one string, at every alignment of the parts to the 8-byte blocks.
+func TestSipHashParts(t *testing.T) {
+	var key [16]byte
+	key[3] = 7
+	for _, parts := range [][]string{{""}, {"a"}, {"acme", "email", "a@example.com", "203.0.113.7"}, {"0123456789abcdef0", "x"}} {
+		for pre := range 9 {
+			h := newSipHash(&key)
+			var whole []byte
+			for i := range pre {
+				h.writeByte(byte(i))
+				whole = append(whole, byte(i))
+			}
+			for _, p := range parts {
+				h.writePart(p)
+				n := len(p)
+				whole = append(whole, byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
+				whole = append(whole, p...)
+			}
+			ref := newSipHash(&key)
+			for _, b := range whole {
+				ref.writeByte(b)
+			}
+			if got, want := h.sum64(), ref.sum64(); got != want {
+				t.Errorf("parts %q after %d bytes: %#x, want %#x", parts, pre, got, want)
+			}
+		}
+	}
+}

@@ -59,15 +59,27 @@ func (s *sipHash) writeByte(b byte) {
 	}
 }
 
+// writeString completes a started block from p, hashes whole blocks straight from p, and keeps
+// the rest: one call per part, not one per byte, which matters in a wasm VM.
 func (s *sipHash) writeString(p string) {
-	for len(p) >= 8 && s.ntail == 0 {
+	s.length += uint64(len(p))
+	for s.ntail > 0 && len(p) > 0 {
+		s.tail |= uint64(p[0]) << (8 * s.ntail)
+		s.ntail++
+		p = p[1:]
+		if s.ntail == 8 {
+			s.block(s.tail)
+			s.tail, s.ntail = 0, 0
+		}
+	}
+	for len(p) >= 8 {
 		s.block(uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 |
 			uint64(p[4])<<32 | uint64(p[5])<<40 | uint64(p[6])<<48 | uint64(p[7])<<56)
-		s.length += 8
 		p = p[8:]
 	}
 	for i := 0; i < len(p); i++ {
-		s.writeByte(p[i])
+		s.tail |= uint64(p[i]) << (8 * s.ntail)
+		s.ntail++
 	}
 }
 
@@ -75,9 +87,8 @@ func (s *sipHash) writeString(p string) {
 // the same bytes ("ab","c" and "a","bc").
 func (s *sipHash) writePart(p string) {
 	n := uint64(len(p))
-	for i := uint(0); i < 4; i++ {
-		s.writeByte(byte(n >> (8 * i) & 0xff))
-	}
+	prefix := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}
+	s.writeString(string(prefix[:]))
 	s.writeString(p)
 }
 
