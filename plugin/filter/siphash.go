@@ -1,6 +1,9 @@
 package filter
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // sipHash is SipHash-2-4 (Aumasson and Bernstein), a keyed hash built for short inputs: without
 // the key nobody can find inputs that collide, yet it costs a few rounds per 8 bytes. SHA-256
@@ -86,8 +89,8 @@ func (s *sipHash) writeString(p string) {
 // writePart writes p with its length in front, so that different lists of parts never hash
 // the same bytes ("ab","c" and "a","bc").
 func (s *sipHash) writePart(p string) {
-	n := uint64(len(p))
-	prefix := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}
+	var prefix [4]byte
+	binary.LittleEndian.PutUint32(prefix[:], uint32(len(p))) //nolint:gosec // G115: the parts are header values and body fields, far below 4 GiB
 	s.writeString(string(prefix[:]))
 	s.writeString(p)
 }
