@@ -216,26 +216,14 @@ func (c *allocCounter) NewFunctionListener(def api.FunctionDefinition) experimen
 	name := def.Name()
 	switch {
 	case name == "proxy_on_memory_allocate":
-		return abiListener{c}
+		return callListener{c, &c.abi}
 	case strings.HasPrefix(name, "runtime.mallocgc") || strings.HasPrefix(name, "runtime.mallocTiny"):
 		return mallocListener{c}
 	case strings.Contains(name, "proxywasm_internal.host"): // plugin/_sdkabi's import wrappers
-		return hostCallListener{c}
+		return callListener{c, &c.hostCalls}
 	}
 	return nil
 }
-
-type hostCallListener struct{ c *allocCounter }
-
-func (l hostCallListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
-	l.c.mu.Lock()
-	l.c.hostCalls++
-	l.c.mu.Unlock()
-}
-
-func (hostCallListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
-
-func (hostCallListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 type mallocListener struct{ c *allocCounter }
 
@@ -258,17 +246,21 @@ func (l mallocListener) Abort(ctx context.Context, m api.Module, d api.FunctionD
 	l.After(ctx, m, d, nil)
 }
 
-type abiListener struct{ c *allocCounter }
+// callListener counts the calls of the functions it listens on into n.
+type callListener struct {
+	c *allocCounter
+	n *int
+}
 
-func (l abiListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
+func (l callListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
 	l.c.mu.Lock()
-	l.c.abi++
+	*l.n++
 	l.c.mu.Unlock()
 }
 
-func (abiListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
+func (callListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
 
-func (abiListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
+func (callListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 // BenchmarkWasmMemory sends our filter b.N requests cycling through the three paths and a
 // verify body of 16 KiB, the largest the configuration takes, and reports the VM's linear
