@@ -16,10 +16,9 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 // bodyKind is how the body is encoded, decided from the content-type header by the caller.
@@ -32,7 +31,7 @@ const (
 
 // maxBodyDepth is the deepest nesting of JSON objects and arrays accepted in a body; the
 // top-level object is depth 1. The documented body is flat. The limit exists so that no reader
-// of the body (this filter, gjson's recursive helpers, the upstream in forward mode) can be made
+// of the body (this filter, the upstream in forward mode) can be made
 // to work hard or recurse deeply by a hostile body.
 const maxBodyDepth = 32
 
@@ -75,6 +74,8 @@ var (
 func malformedJSON(at int, what string) *bodyError {
 	return &bodyError{msg: "malformed JSON body at byte " + strconv.Itoa(at) + ": " + what}
 }
+
+func syntaxError(e *jsonread.SyntaxError) *bodyError { return malformedJSON(e.Offset, e.Msg) }
 
 // duplicateKey names the key only when it is a parameter the filter reads (SPEC 4 asks for
 // the name; these are the keys where two readers could disagree). Any other key may be a
@@ -236,7 +237,7 @@ func parseJSONBody(body []byte) (verifyParams, *bodyError) {
 		return verifyParams{}, errNotUTF8
 	}
 	s := view(body) // every string returned is a substring of the body, or unescaped
-	start := skipSpace(s, 0)
+	start := jsonread.SkipSpace(s, 0)
 	if start == len(s) {
 		return verifyParams{}, errEmptyJSON
 	}
@@ -287,7 +288,7 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 	for {
 		switch state {
 		case stValue:
-			i = skipSpace(s, i)
+			i = jsonread.SkipSpace(s, i)
 			if i >= len(s) {
 				return false, malformedJSON(i, "unexpected end of body")
 			}
@@ -304,7 +305,7 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				keySet[depth] = nil
 				depth++
 				field = -1 // its members are not top-level
-				i = skipSpace(s, i+1)
+				i = jsonread.SkipSpace(s, i+1)
 				if i < len(s) && (s[i] == '}' && c == '{' || s[i] == ']' && c == '[') {
 					depth-- // empty container: nothing was added to keys
 					i++
@@ -313,14 +314,14 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 					state = stKey
 				}
 			case c == '"':
-				end, escaped, serr := scanString(s, i)
+				end, escaped, serr := jsonread.ScanString(s, i)
 				if serr != nil {
-					return false, serr
+					return false, syntaxError(serr)
 				}
 				if field >= 0 {
 					v := s[i+1 : end-1]
 					if escaped {
-						v = unescapeJSON(v)
+						v = jsonread.Unescape(v)
 					}
 					f[field] = fieldValue{kind: valString, str: v}
 				}
@@ -342,10 +343,10 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				}
 				i += len(lit)
 				state = stAfterValue
-			case c == '-' || isDigit(c):
-				end, nerr := scanNumber(s, i)
+			case c == '-' || c >= '0' && c <= '9':
+				end, nerr := jsonread.ScanNumber(s, i)
 				if nerr != nil {
-					return false, nerr
+					return false, syntaxError(nerr)
 				}
 				i = end
 				state = stAfterValue
@@ -355,7 +356,7 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 
 		case stAfterValue:
 			field = -1
-			i = skipSpace(s, i)
+			i = jsonread.SkipSpace(s, i)
 			if depth == 0 {
 				if i < len(s) {
 					return false, malformedJSON(i, "unexpected data after the JSON object")
@@ -386,20 +387,20 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 			}
 
 		case stKey:
-			i = skipSpace(s, i)
+			i = jsonread.SkipSpace(s, i)
 			if i >= len(s) {
 				return false, malformedJSON(i, "unexpected end of body")
 			}
 			if s[i] != '"' {
 				return false, malformedJSON(i, "expected a string as object key")
 			}
-			end, escaped, serr := scanString(s, i)
+			end, escaped, serr := jsonread.ScanString(s, i)
 			if serr != nil {
-				return false, serr
+				return false, syntaxError(serr)
 			}
 			key := s[i+1 : end-1]
 			if escaped {
-				key = unescapeJSON(key)
+				key = jsonread.Unescape(key)
 			}
 			top := depth - 1
 			if set := keySet[top]; set != nil {
@@ -429,7 +430,7 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 			if depth == 1 {
 				field = fieldIndex(key)
 			}
-			i = skipSpace(s, end)
+			i = jsonread.SkipSpace(s, end)
 			if i >= len(s) {
 				return false, malformedJSON(i, "unexpected end of body")
 			}
@@ -442,235 +443,26 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 	}
 }
 
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// stringStop marks the bytes that end a run of plain string content: a quote, a backslash,
-// a control character. A table lookup per byte is what lets the scan keep up with gjson's.
-var stringStop = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
-	return t
-}()
-
-// scanString checks the JSON string that starts at s[i] == '"' and returns the offset just
-// past its closing quote and whether it contains any escape. s must be valid UTF-8.
-//
-// A \u escape of a UTF-16 surrogate must be a high surrogate immediately followed by a \u
-// escape of a low surrogate. A lone surrogate has no Unicode meaning and readers disagree
-// about it (replace with U+FFFD, keep as WTF-8, reject), which could let two differently
-// spelled keys collide in one reader and not in another, so it is rejected.
-func scanString(s string, i int) (end int, escaped bool, err *bodyError) {
-	i++ // opening quote
-	for i < len(s) {
-		for i < len(s) && !stringStop[s[i]] {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		switch {
-		case c == '"':
-			return i + 1, escaped, nil
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(s) {
-				return 0, false, malformedJSON(len(s), "unexpected end of body")
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				r, ok := hex4(s, i+2)
-				if !ok {
-					return 0, false, malformedJSON(i, `invalid \u escape in string`)
-				}
-				switch {
-				case utf16.IsSurrogate(r) && r < 0xDC00: // high surrogate
-					if i+7 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
-						if r2, ok := hex4(s, i+8); ok && r2 >= 0xDC00 && r2 <= 0xDFFF {
-							i += 12
-							continue
-						}
-					}
-					return 0, false, malformedJSON(i, `unpaired UTF-16 surrogate in \u escape`)
-				case utf16.IsSurrogate(r): // low surrogate without a high one
-					return 0, false, malformedJSON(i, `unpaired UTF-16 surrogate in \u escape`)
-				}
-				i += 6
-			default:
-				return 0, false, malformedJSON(i, "invalid escape in string")
-			}
-		case c < 0x20:
-			return 0, false, malformedJSON(i, "control character in string")
-		default:
-			i++
-		}
-	}
-	return 0, false, malformedJSON(len(s), "unexpected end of body inside a string")
-}
-
-// hex4 decodes the four hex digits at s[i:i+4].
-func hex4(s string, i int) (rune, bool) {
-	if i < 0 || i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range []byte(s[i : i+4]) {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(d)
-	}
-	return r, true
-}
-
-// scanNumber checks the JSON number that starts at s[i] ('-' or a digit) and returns the
-// offset just past it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(s string, i int) (int, *bodyError) {
-	start := i
-	bad := func() (int, *bodyError) { return 0, malformedJSON(start, "invalid number") }
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	default:
-		return bad()
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || !isDigit(s[i]) {
-			return bad()
-		}
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || !isDigit(s[i]) {
-			return bad()
-		}
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	}
-	// Whatever follows (say the 'x' of "1x" or the '1' of "01") is rejected by the caller,
-	// which expects ',', a closing bracket or whitespace there.
-	return i, nil
-}
-
-// unescapeJSON returns the text of the contents of a JSON string that scanString accepted.
-// It never panics; on input scanString would reject it substitutes U+FFFD.
-func unescapeJSON(raw string) string {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
-			continue
-		}
-		if i+1 >= len(raw) {
-			break
-		}
-		switch raw[i+1] {
-		case '"', '\\', '/':
-			out = append(out, raw[i+1])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(raw, i+2)
-			if !ok {
-				out = utf8.AppendRune(out, utf8.RuneError)
-				i += 2
-				continue
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2, ok := hex4(raw, i+2)
-				if r < 0xDC00 && ok && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' &&
-					r2 >= 0xDC00 && r2 <= 0xDFFF {
-					r = utf16.DecodeRune(r, r2)
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-			continue
-		default:
-			out = utf8.AppendRune(out, utf8.RuneError)
-		}
-		i += 2
-	}
-	return string(out)
-}
-
 func stripJSONCodeFields(body []byte) []byte {
 	s := view(body)
-	start := skipSpace(s, 0)
+	start := jsonread.SkipSpace(s, 0)
 	if start >= len(s) || s[start] != '{' {
 		return body
 	}
-	obj := s[start:]
-	out := make([]byte, 0, len(obj))
+	// The body passed parseBody, so the object is valid and its text runs to the last '}'.
+	obj := jsonread.Value{Kind: jsonread.Object, Raw: strings.TrimRight(s[start:], " \t\r\n")}
+	out := make([]byte, 0, len(obj.Raw))
 	out = append(out, '{')
 	kept, removed := 0, false
-	gjson.Parse(obj).ForEach(func(key, value gjson.Result) bool {
-		if isCodeField(key.Str) {
+	obj.Members(func(key string, keyOffset int, value jsonread.Value) bool {
+		if isCodeField(key) {
 			removed = true
 			return true
-		}
-		// key.Index is where the key's opening quote is and value.Index where the value
-		// starts, both relative to obj (gjson.Parse of obj has Index 0).
-		from, to := key.Index, value.Index+len(value.Raw)
-		if from < 0 || from > to || to > len(obj) {
-			return true // cannot happen for a body that passed parseBody
 		}
 		if kept > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, obj[from:to]...)
+		out = append(out, obj.Raw[keyOffset:value.Offset+len(value.Raw)]...)
 		kept++
 		return true
 	})

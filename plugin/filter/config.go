@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
@@ -84,10 +84,10 @@ func parseConfig(data []byte) (*config, error) {
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, errors.New("configuration: empty; required: tenants, user_store.cluster")
 	}
-	if !gjson.ValidBytes(data) {
-		return nil, errors.New("configuration: not valid JSON")
+	root, err := jsonread.Parse(string(data))
+	if err != nil {
+		return nil, errors.New("configuration: " + err.Error())
 	}
-	root := gjson.ParseBytes(data)
 	c := &config{
 		verifyPath:      defaultVerifyPath,
 		redirectPath:    defaultRedirectPath,
@@ -99,14 +99,14 @@ func parseConfig(data []byte) (*config, error) {
 		mode:            modeRespond,
 		userStore:       userStoreConfig{path: storewire.DefaultPath, timeoutMS: DefaultTimeoutMS},
 	}
-	err := object(root, "", map[string]func(string, gjson.Result) error{
-		"verify_path": func(f string, v gjson.Result) error {
+	err = object(root, "", map[string]func(string, jsonread.Value) error{
+		"verify_path": func(f string, v jsonread.Value) error {
 			return urlPath(f, v, &c.verifyPath)
 		},
-		"verify_redirect_path": func(f string, v gjson.Result) error {
+		"verify_redirect_path": func(f string, v jsonread.Value) error {
 			return urlPath(f, v, &c.redirectPath)
 		},
-		"max_request_bytes": func(f string, v gjson.Result) error {
+		"max_request_bytes": func(f string, v jsonread.Value) error {
 			return integer(f, v, 1, maxMaxRequestBytes, &c.maxRequestBytes)
 		},
 		"tenant":            c.parseTenantSelector,
@@ -143,16 +143,16 @@ func parseConfig(data []byte) (*config, error) {
 	return c, nil
 }
 
-func (c *config) parseTenantSelector(field string, v gjson.Result) error {
-	return object(v, field, map[string]func(string, gjson.Result) error{
-		"header": func(f string, v gjson.Result) error {
+func (c *config) parseTenantSelector(field string, v jsonread.Value) error {
+	return object(v, field, map[string]func(string, jsonread.Value) error{
+		"header": func(f string, v jsonread.Value) error {
 			if err := str(f, v, &c.tenantHeader); err != nil {
 				return err
 			}
 			c.tenantHeader = strings.ToLower(c.tenantHeader)
 			return headerName(f, c.tenantHeader, true)
 		},
-		"host_suffix": func(f string, v gjson.Result) error {
+		"host_suffix": func(f string, v jsonread.Value) error {
 			if err := str(f, v, &c.hostSuffix); err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ func (c *config) parseTenantSelector(field string, v gjson.Result) error {
 			}
 			return nil
 		},
-		"default": func(f string, v gjson.Result) error {
+		"default": func(f string, v jsonread.Value) error {
 			if err := str(f, v, &c.defaultTenant); err != nil {
 				return err
 			}
@@ -176,13 +176,13 @@ func (c *config) parseTenantSelector(field string, v gjson.Result) error {
 	})
 }
 
-func (c *config) parseTenants(field string, v gjson.Result) error {
-	if !v.IsObject() {
+func (c *config) parseTenants(field string, v jsonread.Value) error {
+	if v.Kind != jsonread.Object {
 		return errors.New(field + ": must be an object")
 	}
 	c.tenants = map[string]*tenant{}
 	c.anyTenantConnections = map[string]bool{}
-	err := eachMember(v, field, func(name string, tv gjson.Result) error {
+	err := eachMember(v, field, func(name string, tv jsonread.Value) error {
 		f := field + "." + name
 		if reason := tenantNameProblem(name); reason != "" {
 			return errors.New(f + ": " + reason)
@@ -206,34 +206,34 @@ func (c *config) parseTenants(field string, v gjson.Result) error {
 	return nil
 }
 
-func parseTenant(field string, v gjson.Result) (*tenant, error) {
+func parseTenant(field string, v jsonread.Value) (*tenant, error) {
 	t := &tenant{connections: map[string]connection{}, clients: map[string]*client{}, webOrigins: map[string]bool{}}
-	var clients gjson.Result
-	err := object(v, field, map[string]func(string, gjson.Result) error{
-		"connections": func(f string, v gjson.Result) error {
-			if !v.IsObject() {
+	var clients jsonread.Value
+	err := object(v, field, map[string]func(string, jsonread.Value) error{
+		"connections": func(f string, v jsonread.Value) error {
+			if v.Kind != jsonread.Object {
 				return errors.New(f + ": must be an object")
 			}
-			return eachMember(v, f, func(name string, cv gjson.Result) error {
+			return eachMember(v, f, func(name string, cv jsonread.Value) error {
 				conn, err := parseConnection(f+"."+name, cv)
 				t.connections[name] = conn
 				return err
 			})
 		},
 		// Clients are read after connections, whatever the key order, to check their references.
-		"clients": func(_ string, v gjson.Result) error {
+		"clients": func(_ string, v jsonread.Value) error {
 			clients = v
 			return nil
 		},
 	})
-	if err != nil || !clients.Exists() {
+	if err != nil || clients.Kind == jsonread.Missing {
 		return t, err
 	}
 	f := field + ".clients"
-	if !clients.IsObject() {
+	if clients.Kind != jsonread.Object {
 		return nil, errors.New(f + ": must be an object")
 	}
-	err = eachMember(clients, f, func(id string, cv gjson.Result) error {
+	err = eachMember(clients, f, func(id string, cv jsonread.Value) error {
 		cl, err := parseClient(f+"."+id, cv, t.connections)
 		t.clients[id] = cl
 		for _, o := range cl.webOrigins {
@@ -244,15 +244,15 @@ func parseTenant(field string, v gjson.Result) (*tenant, error) {
 	return t, err
 }
 
-func parseConnection(field string, v gjson.Result) (connection, error) {
+func parseConnection(field string, v jsonread.Value) (connection, error) {
 	conn := connection{enabled: true}
-	err := object(v, field, map[string]func(string, gjson.Result) error{
-		"strategy": func(f string, v gjson.Result) error { return str(f, v, &conn.strategy) },
-		"enabled": func(f string, v gjson.Result) error {
-			if !v.IsBool() {
+	err := object(v, field, map[string]func(string, jsonread.Value) error{
+		"strategy": func(f string, v jsonread.Value) error { return str(f, v, &conn.strategy) },
+		"enabled": func(f string, v jsonread.Value) error {
+			if v.Kind != jsonread.True && v.Kind != jsonread.False {
 				return errors.New(f + ": must be true or false")
 			}
-			conn.enabled = v.Bool()
+			conn.enabled = v.Kind == jsonread.True
 			return nil
 		},
 	})
@@ -262,12 +262,12 @@ func parseConnection(field string, v gjson.Result) (connection, error) {
 	return conn, err
 }
 
-func (c *config) parseUserStore(field string, v gjson.Result) error {
-	return object(v, field, map[string]func(string, gjson.Result) error{
-		"cluster":   func(f string, v gjson.Result) error { return str(f, v, &c.userStore.cluster) },
-		"authority": func(f string, v gjson.Result) error { return str(f, v, &c.userStore.authority) },
-		"path":      func(f string, v gjson.Result) error { return urlPath(f, v, &c.userStore.path) },
-		"timeout_ms": func(f string, v gjson.Result) error {
+func (c *config) parseUserStore(field string, v jsonread.Value) error {
+	return object(v, field, map[string]func(string, jsonread.Value) error{
+		"cluster":   func(f string, v jsonread.Value) error { return str(f, v, &c.userStore.cluster) },
+		"authority": func(f string, v jsonread.Value) error { return str(f, v, &c.userStore.authority) },
+		"path":      func(f string, v jsonread.Value) error { return urlPath(f, v, &c.userStore.path) },
+		"timeout_ms": func(f string, v jsonread.Value) error {
 			var ms int
 			err := integer(f, v, 1, maxTimeoutMS, &ms)
 			c.userStore.timeoutMS = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
@@ -276,26 +276,26 @@ func (c *config) parseUserStore(field string, v gjson.Result) error {
 	})
 }
 
-func (c *config) parseAttackProtection(field string, v gjson.Result) error {
-	return object(v, field, map[string]func(string, gjson.Result) error{
-		"max_attempts": func(f string, v gjson.Result) error {
+func (c *config) parseAttackProtection(field string, v jsonread.Value) error {
+	return object(v, field, map[string]func(string, jsonread.Value) error{
+		"max_attempts": func(f string, v jsonread.Value) error {
 			return integer(f, v, 0, maxAttemptLimit, &c.maxAttempts)
 		},
-		"window_seconds": func(f string, v gjson.Result) error {
+		"window_seconds": func(f string, v jsonread.Value) error {
 			return integer(f, v, 1, maxWindowSeconds, &c.windowSeconds)
 		},
-		"ip_max_failures": func(f string, v gjson.Result) error {
+		"ip_max_failures": func(f string, v jsonread.Value) error {
 			return integer(f, v, 0, maxAttemptLimit, &c.ipMaxFailures)
 		},
-		"ip_window_seconds": func(f string, v gjson.Result) error {
+		"ip_window_seconds": func(f string, v jsonread.Value) error {
 			return integer(f, v, 1, maxWindowSeconds, &c.ipWindowSeconds)
 		},
 	})
 }
 
-func (c *config) parseOnSuccess(field string, v gjson.Result) error {
-	return object(v, field, map[string]func(string, gjson.Result) error{
-		"mode": func(f string, v gjson.Result) error {
+func (c *config) parseOnSuccess(field string, v jsonread.Value) error {
+	return object(v, field, map[string]func(string, jsonread.Value) error{
+		"mode": func(f string, v jsonread.Value) error {
 			if err := str(f, v, &c.mode); err != nil {
 				return err
 			}
@@ -304,17 +304,17 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 			}
 			return nil
 		},
-		"pass_headers": func(f string, v gjson.Result) error {
-			if !v.IsArray() {
+		"pass_headers": func(f string, v jsonread.Value) error {
+			if v.Kind != jsonread.Array {
 				return errors.New(f + ": must be an array of header names")
 			}
 			var err error
-			v.ForEach(func(_, h gjson.Result) bool {
-				if h.Type != gjson.String {
+			v.Elements(func(h jsonread.Value) bool {
+				if h.Kind != jsonread.String {
 					err = errors.New(f + ": must be an array of header names")
 					return false
 				}
-				name := strings.ToLower(h.Str)
+				name := strings.ToLower(h.Str())
 				if err = settableHeader(f, name); err == nil {
 					c.passHeaders = append(c.passHeaders, name)
 				}
@@ -322,11 +322,11 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 			})
 			return err
 		},
-		"identity_headers": func(f string, v gjson.Result) error {
-			if !v.IsObject() {
+		"identity_headers": func(f string, v jsonread.Value) error {
+			if v.Kind != jsonread.Object {
 				return errors.New(f + ": must be an object of header name to answer field")
 			}
-			return eachMember(v, f, func(name string, fv gjson.Result) error {
+			return eachMember(v, f, func(name string, fv jsonread.Value) error {
 				hf, key := f+"."+name, name
 				name = strings.ToLower(name)
 				if err := settableHeader(hf, name); err != nil {
@@ -348,11 +348,11 @@ func (c *config) parseOnSuccess(field string, v gjson.Result) error {
 
 // object walks a JSON object, calling the handler of each key and rejecting unknown and
 // duplicate keys. Handlers run in document order.
-func object(v gjson.Result, field string, handlers map[string]func(string, gjson.Result) error) error {
-	if !v.IsObject() {
+func object(v jsonread.Value, field string, handlers map[string]func(string, jsonread.Value) error) error {
+	if v.Kind != jsonread.Object {
 		return errors.New(nonEmpty(field, "configuration") + ": must be an object")
 	}
-	return eachMember(v, field, func(key string, val gjson.Result) error {
+	return eachMember(v, field, func(key string, val jsonread.Value) error {
 		f := key
 		if field != "" {
 			f = field + "." + key
@@ -367,32 +367,32 @@ func object(v gjson.Result, field string, handlers map[string]func(string, gjson
 
 // eachMember calls fn for each member of an object, rejecting a key given twice: JSON
 // parsers disagree on which one wins.
-func eachMember(v gjson.Result, field string, fn func(string, gjson.Result) error) error {
+func eachMember(v jsonread.Value, field string, fn func(string, jsonread.Value) error) error {
 	seen := map[string]bool{}
 	var err error
-	v.ForEach(func(k, val gjson.Result) bool {
-		if seen[k.Str] {
-			err = errors.New(nonEmpty(field, "configuration") + ": duplicate key " + strconv.Quote(k.Str))
+	v.Members(func(k string, _ int, val jsonread.Value) bool {
+		if seen[k] {
+			err = errors.New(nonEmpty(field, "configuration") + ": duplicate key " + strconv.Quote(k))
 			return false
 		}
-		seen[k.Str] = true
-		err = fn(k.Str, val)
+		seen[k] = true
+		err = fn(k, val)
 		return err == nil
 	})
 	return err
 }
 
-func str(field string, v gjson.Result, dst *string) error {
-	if v.Type != gjson.String {
+func str(field string, v jsonread.Value, dst *string) error {
+	if v.Kind != jsonread.String {
 		return errors.New(field + ": must be a string")
 	}
-	*dst = v.Str
+	*dst = v.Str()
 	return nil
 }
 
-// integer checks the JSON type first: gjson would happily read "12" or 1.5 as a number.
-func integer(field string, v gjson.Result, lo, hi int, dst *int) error {
-	if v.Type != gjson.Number {
+// integer checks the JSON type first, so "12" is refused; Atoi refuses 1.5 and 1e3.
+func integer(field string, v jsonread.Value, lo, hi int, dst *int) error {
+	if v.Kind != jsonread.Number {
 		return errors.New(field + ": must be a number")
 	}
 	n, err := strconv.Atoi(v.Raw)
@@ -403,7 +403,7 @@ func integer(field string, v gjson.Result, lo, hi int, dst *int) error {
 	return nil
 }
 
-func urlPath(field string, v gjson.Result, dst *string) error {
+func urlPath(field string, v jsonread.Value, dst *string) error {
 	if err := str(field, v, dst); err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 // GET verify_redirect_path: the hosted login page step of auth0.js's
@@ -149,27 +149,23 @@ func (h *Stream) errorRedirect(e *apiError) [][2]string {
 
 // respondRedirect is the redirect step's success in respond mode: 302 to the callback with
 // state and the store's redirect_params, plus pass_headers (SPEC 12.5).
-func (h *Stream) respondRedirect(answer gjson.Result, storeHeaders [][2]string) {
+func (h *Stream) respondRedirect(answer jsonread.Value, storeHeaders [][2]string) {
 	var params [][2]string
 	if h.params.state != "" {
 		params = append(params, [2]string{"state", h.params.state})
 	}
-	rp := gjson.Result{}
-	for _, m := range answerMembers(answer) {
-		if m.key == "redirect_params" {
-			rp = m.val
-		}
-	}
-	if rp.Exists() && !rp.IsObject() {
+	rp := answer.Get("redirect_params")
+	if rp.Kind != jsonread.Missing && rp.Kind != jsonread.Object {
 		h.p.metrics.storeFailures.Increment(1)
 		h.fail(internalError("user store redirect_params is not an object"))
 		return
 	}
-	for _, m := range answerMembers(rp) {
-		if m.val.Type == gjson.String {
-			params = append(params, [2]string{m.key, m.val.Str})
+	rp.Members(func(key string, _ int, val jsonread.Value) bool {
+		if val.Kind == jsonread.String {
+			params = append(params, [2]string{key, val.Str()})
 		}
-	}
+		return true
+	})
 	headers := h.passHeaders(redirectHeaders(withQuery(h.redirectTo, params)), storeHeaders)
 	h.succeed()
 	if err := h.host.SendResponse(302, headers, nil); err != nil {

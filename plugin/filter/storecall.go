@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
@@ -68,56 +68,56 @@ type storeAnswer struct {
 
 // mapAnswer turns the store's answer into success (a JSON object) or an error (SPEC 6).
 // Anything the contract does not name is a 500, so no store fault lets a request through.
-func mapAnswer(a storeAnswer) (gjson.Result, *apiError) {
+func mapAnswer(a storeAnswer) (jsonread.Value, *apiError) {
 	if a.failed {
-		return gjson.Result{}, internalError("user store call failed")
+		return jsonread.Value{}, internalError("user store call failed")
 	}
 	if a.tooLarge || len(a.body) > MaxAnswerBytes {
-		return gjson.Result{}, internalError("user store answer too large")
+		return jsonread.Value{}, internalError("user store answer too large")
 	}
-	var obj gjson.Result
+	var obj jsonread.Value
 	if len(a.body) > 0 {
-		if !gjson.ValidBytes(a.body) {
-			return gjson.Result{}, internalError("user store answer is not JSON")
+		var err error
+		if obj, err = jsonread.Parse(view(a.body)); err != nil {
+			return jsonread.Value{}, internalError("user store answer is not JSON")
 		}
-		obj = gjson.Parse(view(a.body))
-		if !obj.IsObject() {
-			return gjson.Result{}, internalError("user store answer is not a JSON object")
+		if obj.Kind != jsonread.Object {
+			return jsonread.Value{}, internalError("user store answer is not a JSON object")
 		}
 	}
 	errCode := obj.Get("error")
 	code := ""
-	if errCode.Type == gjson.String {
-		code = errCode.Str
+	if errCode.Kind == jsonread.String {
+		code = errCode.Str()
 	}
 	switch {
-	case a.status == "200" && obj.Exists():
+	case a.status == "200" && obj.Kind != jsonread.Missing:
 		return obj, nil
 	case a.status == "200" && len(a.body) == 0:
-		return gjson.Parse("{}"), nil
+		return jsonread.Value{Kind: jsonread.Object, Raw: "{}"}, nil
 	case a.status == "401" && code == storewire.CodeInvalidUserPassword:
-		return gjson.Result{}, newError(ErrWrongCode)
+		return jsonread.Value{}, newError(ErrWrongCode)
 	case a.status == "401" && code == storewire.CodeUnauthorized:
-		return gjson.Result{}, newError(ErrUserBlocked)
+		return jsonread.Value{}, newError(ErrUserBlocked)
 	case a.status == "403" && code == storewire.CodeAccessDenied:
-		return gjson.Result{}, newErrorf(ErrAccessDenied, storeDescription(obj, textAccessDenied))
+		return jsonread.Value{}, newErrorf(ErrAccessDenied, storeDescription(obj, textAccessDenied))
 	case a.status == "404" && code == storewire.CodeBadConnection:
-		return gjson.Result{}, newError(ErrStoreBadConnection)
+		return jsonread.Value{}, newError(ErrStoreBadConnection)
 	case a.status == "429" && code == storewire.CodeTooManyAttempts:
-		return gjson.Result{}, newErrorf(ErrStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
+		return jsonread.Value{}, newErrorf(ErrStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
 	}
-	return gjson.Result{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
+	return jsonread.Value{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
 }
 
 // storeDescription is the store's error_description with control characters removed, cut to
 // maxStoreDescription bytes on a rune boundary.
-func storeDescription(obj gjson.Result, fallback string) string {
+func storeDescription(obj jsonread.Value, fallback string) string {
 	d := obj.Get("error_description")
-	if d.Type != gjson.String {
+	if d.Kind != jsonread.String {
 		return fallback
 	}
 	var b strings.Builder
-	for _, r := range d.Str {
+	for _, r := range d.Str() {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
 			continue
 		}
@@ -134,7 +134,7 @@ func storeDescription(obj gjson.Result, fallback string) string {
 
 // identityValue is the value of an identity header: the filter's own tenant, client and
 // connection, or a string field of the store's answer.
-func identityValue(field, tenantName string, p *verifyParams, answer gjson.Result) (string, bool) {
+func identityValue(field, tenantName string, p *verifyParams, answer jsonread.Value) (string, bool) {
 	switch field {
 	case "tenant":
 		return tenantName, true
@@ -143,28 +143,8 @@ func identityValue(field, tenantName string, p *verifyParams, answer gjson.Resul
 	case "connection":
 		return p.connection, true
 	}
-	for _, kv := range answerMembers(answer) {
-		if kv.key == field {
-			return kv.val.Str, kv.val.Type == gjson.String
-		}
-	}
-	return "", false
-}
-
-type member struct {
-	key string
-	val gjson.Result
-}
-
-// answerMembers lists the top-level members; gjson paths would treat "." in a field name as
-// nesting.
-func answerMembers(obj gjson.Result) []member {
-	var m []member
-	obj.ForEach(func(k, v gjson.Result) bool {
-		m = append(m, member{k.Str, v})
-		return true
-	})
-	return m
+	v := answer.Get(field)
+	return v.Str(), v.Kind == jsonread.String
 }
 
 // validHeaderValue refuses control characters, so a store answer cannot split headers.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 // Plugin is the filter for one plugin configuration in one VM.
@@ -247,7 +247,7 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 }
 
 // respond answers 200 with the store's object and the configured pass_headers.
-func (h *Stream) respond(answer gjson.Result, storeHeaders [][2]string) {
+func (h *Stream) respond(answer jsonread.Value, storeHeaders [][2]string) {
 	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
 	h.succeed()
 	if err := h.host.SendResponse(200, headers, bytesOf(answer.Raw)); err != nil {
@@ -269,7 +269,7 @@ func (h *Stream) passHeaders(headers, storeHeaders [][2]string) [][2]string {
 
 // forward lets the request go upstream with identity headers and without the code (the
 // redirect step's code left :path before anything was decided).
-func (h *Stream) forward(answer gjson.Result) {
+func (h *Stream) forward(answer jsonread.Value) {
 	for _, ih := range h.p.cfg.identityHeaders {
 		v, ok := identityValue(ih.field, h.tenant, &h.params, answer)
 		if !ok {

@@ -2,9 +2,8 @@ package storewire
 
 import (
 	"errors"
-	"unicode/utf8"
 
-	"github.com/tidwall/gjson"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 // Request fields in contract order; the index is a bit in ParseRequest's seen mask.
@@ -23,37 +22,36 @@ const maxKeyInError = 64
 // "redirect".
 func ParseRequest(body []byte) (Request, error) {
 	var r Request
-	if !gjson.ValidBytes(body) {
-		return r, errors.New("body is not valid JSON")
+	obj, perr := jsonread.Parse(string(body))
+	if perr != nil {
+		return r, errors.New("body is not valid JSON: " + perr.Error())
 	}
-	obj := gjson.ParseBytes(body)
-	if !obj.IsObject() {
+	if obj.Kind != jsonread.Object {
 		return r, errors.New("body must be a JSON object")
 	}
 	fields := [...]*string{&r.Tenant, &r.ClientID, &r.Connection, &r.Username, &r.OTP, &r.Scope, &r.IP,
 		&r.Step, &r.RedirectURI, &r.Nonce}
 	var seen, nonEmpty uint
 	var err error
-	obj.ForEach(func(key, value gjson.Result) bool {
-		i := fieldIndex(key.Str)
+	obj.Members(func(key string, _ int, value jsonread.Value) bool {
+		i := fieldIndex(key)
 		switch {
 		case i < 0:
-			err = keyError("unknown key ", key.Str, "")
+			err = keyError("unknown key ", key, "")
 		case seen&(1<<i) != 0:
-			err = keyError("duplicate key ", key.Str, "")
-		case value.Type != gjson.String:
-			err = keyError("", key.Str, " must be a string")
-		case !utf8.ValidString(value.Str):
-			err = keyError("", key.Str, " must be valid UTF-8")
+			err = keyError("duplicate key ", key, "")
+		case value.Kind != jsonread.String:
+			err = keyError("", key, " must be a string")
 		}
 		if err != nil {
 			return false
 		}
 		seen |= 1 << i
-		if value.Str != "" {
+		str := value.Str()
+		if str != "" {
 			nonEmpty |= 1 << i
 		}
-		*fields[i] = value.Str
+		*fields[i] = str
 		return true
 	})
 	if err != nil {
