@@ -111,6 +111,11 @@ bench-wasm: build
 	$(GO) test -run='^$$' -bench=WasmMemory -benchtime=100000x ./e2e/bench >> build/bench.txt || { cat build/bench.txt; exit 1; }
 	$(GO) run ./e2e/cmd/benchreport build/bench.txt > build/bench-ratios.txt
 	cat build/bench-ratios.txt >> build/bench.txt && rm build/bench-ratios.txt
+	@printf "\n== guest profile, ours beside the floor: the callbacks, the host calls and the guest's allocator (e2e/cmd/guestprof) ==\n" >> build/bench.txt
+	for p in rejected verified passthrough; do \
+		$(GO) run ./e2e/cmd/guestprof -wasm build/plugin.names.wasm -vs build/floor.names.wasm -path $$p \
+			-match 'proxy_on_,proxywasm_internal.host,runtime.mallocgc' >> build/bench.txt || exit 1; \
+	done
 
 clean:
 	rm -rf build

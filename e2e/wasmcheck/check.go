@@ -12,20 +12,23 @@ import (
 	"github.com/tetratelabs/wazero"
 )
 
-// RequiredExports are what Envoy looks up for an HTTP filter built as a WASI reactor.
-var RequiredExports = []string{
+// Exports are the proxy-wasm exports of our filters, built as WASI reactors: what Envoy needs,
+// and the callbacks the filters implement. No other proxy_on_* may be exported: Envoy calls
+// every callback a module exports, and one the filter does not need costs a VM entry per
+// request for nothing (see plugin/_sdkabi/abi_wasip1.go).
+var Exports = []string{
 	"_initialize",
 	"memory",
 	"proxy_abi_version_0_2_0",
 	"proxy_on_configure",
 	"proxy_on_context_create",
 	"proxy_on_delete",
-	"proxy_on_done",
 	"proxy_on_http_call_response",
-	"proxy_on_log",
 	"proxy_on_memory_allocate",
 	"proxy_on_request_body",
 	"proxy_on_request_headers",
+	"proxy_on_request_trailers",
+	"proxy_on_response_headers",
 	"proxy_on_vm_start",
 }
 
@@ -71,9 +74,14 @@ func Inspect(ctx context.Context, wasm []byte) (Module, error) {
 // Check returns every way the module falls short of what Envoy needs, or nil.
 func Check(m Module) error {
 	var problems []string
-	for _, name := range RequiredExports {
+	for _, name := range Exports {
 		if !slices.Contains(m.Exports, name) {
 			problems = append(problems, "missing export "+name)
+		}
+	}
+	for _, name := range m.Exports {
+		if strings.HasPrefix(name, "proxy_on_") && !slices.Contains(Exports, name) {
+			problems = append(problems, "export "+name+" is not one of the filter's callbacks (a VM entry per request for nothing)")
 		}
 	}
 	for _, imp := range m.Imports {

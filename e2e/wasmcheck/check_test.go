@@ -48,8 +48,9 @@ func TestBuiltPlugin(t *testing.T) {
 }
 
 func TestCheckRejects(t *testing.T) {
-	err := Check(Module{Exports: []string{"_start"}, Imports: []string{"wasi_snapshot_preview1.sock_accept", "env.emscripten_x"}})
-	for _, want := range []string{"missing export proxy_on_request_headers", "sock_accept", "env.emscripten_x"} {
+	err := Check(Module{Exports: []string{"_start", "proxy_on_log"}, Imports: []string{"wasi_snapshot_preview1.sock_accept", "env.emscripten_x"}})
+	for _, want := range []string{"missing export proxy_on_request_headers", "sock_accept", "env.emscripten_x",
+		"export proxy_on_log is not one of the filter's callbacks"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check: %v, want mention of %s", err, want)
 		}

@@ -5,14 +5,18 @@
 // routes every host call through its ProxyWasmHost interface and exports no callbacks. This
 // file supplies both halves: the host imports with the ABI's 32-bit types, and the proxy_on_*
 // exports. It must compile at the SDK's language version (go 1.19).
+//
+// Only the callbacks our HTTP filters implement are exported. Envoy skips a callback a module
+// does not export (proxy-wasm-cpp-host checks each one before calling it), and every callback
+// it does call is a VM entry: exporting proxy_on_log, proxy_on_done and proxy_on_response_body
+// cost three entries per request on traffic the filter only lets through. A filter that needs
+// another callback adds its export here and to wasmcheck.Exports.
 
 package internal
 
 import (
 	"math"
 	"unsafe"
-
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 func init() { currentHost = wasmHost{} }
@@ -112,57 +116,10 @@ func wasmOnResponseHeaders(contextID, n, eos uint32) uint32 {
 	return uint32(proxyOnResponseHeaders(contextID, int(n), eos != 0))
 }
 
-//go:wasmexport proxy_on_response_body
-func wasmOnResponseBody(contextID, size, eos uint32) uint32 {
-	return uint32(proxyOnResponseBody(contextID, int(size), eos != 0))
-}
-
-//go:wasmexport proxy_on_response_trailers
-func wasmOnResponseTrailers(contextID, n uint32) uint32 {
-	return uint32(proxyOnResponseTrailers(contextID, int(n)))
-}
-
 //go:wasmexport proxy_on_http_call_response
 func wasmOnHTTPCallResponse(rootID, calloutID, headers, bodySize, trailers uint32) {
 	proxyOnHttpCallResponse(rootID, calloutID, int(headers), int(bodySize), int(trailers))
 }
-
-//go:wasmexport proxy_on_new_connection
-func wasmOnNewConnection(contextID uint32) uint32 {
-	return uint32(proxyOnNewConnection(contextID))
-}
-
-//go:wasmexport proxy_on_downstream_data
-func wasmOnDownstreamData(contextID, size, eos uint32) uint32 {
-	return uint32(proxyOnDownstreamData(contextID, int(size), eos != 0))
-}
-
-//go:wasmexport proxy_on_downstream_connection_close
-func wasmOnDownstreamConnectionClose(contextID, peer uint32) {
-	proxyOnDownstreamConnectionClose(contextID, types.PeerType(peer))
-}
-
-//go:wasmexport proxy_on_upstream_data
-func wasmOnUpstreamData(contextID, size, eos uint32) uint32 {
-	return uint32(proxyOnUpstreamData(contextID, int(size), eos != 0))
-}
-
-//go:wasmexport proxy_on_upstream_connection_close
-func wasmOnUpstreamConnectionClose(contextID, peer uint32) {
-	proxyOnUpstreamConnectionClose(contextID, types.PeerType(peer))
-}
-
-//go:wasmexport proxy_on_queue_ready
-func wasmOnQueueReady(rootID, queueID uint32) { proxyOnQueueReady(rootID, queueID) }
-
-//go:wasmexport proxy_on_tick
-func wasmOnTick(rootID uint32) { proxyOnTick(rootID) }
-
-//go:wasmexport proxy_on_log
-func wasmOnLog(contextID uint32) { proxyOnLog(contextID) }
-
-//go:wasmexport proxy_on_done
-func wasmOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
 
 //go:wasmexport proxy_on_delete
 func wasmOnDelete(contextID uint32) { proxyOnDelete(contextID) }

@@ -2,8 +2,9 @@
 // listener on every function whose name contains one of the -match parts records its
 // inclusive time, over -n requests of one of e2e/bench's paths after a warm-up. Use a build
 // that keeps function names (make bench writes build/plugin.names.wasm and
-// build/floor.names.wasm). The listeners slow every call they watch, so compare functions
-// with each other and the two filters with each other, not with the benchmarks' times.
+// build/floor.names.wasm); -vs profiles a second module the same way and prints the two side
+// by side. The listeners slow every call they watch, so compare functions with each other and
+// the two filters with each other, not with the benchmarks' times.
 //
 //	go run ./e2e/cmd/guestprof -wasm build/plugin.names.wasm -path rejected \
 //	  -match 'proxy_on_request_body,plugin_filter.,runtime.mallocgc'
@@ -36,6 +37,7 @@ func main() {
 
 func run(w io.Writer) error {
 	wasmPath := flag.String("wasm", "build/plugin.names.wasm", "the module, built with function names")
+	vsPath := flag.String("vs", "", "a second module (say build/floor.names.wasm) to profile the same way and print beside the first")
 	pathName := flag.String("path", "rejected", "which of e2e/bench's paths: rejected, verified or passthrough")
 	match := flag.String("match", "proxy_on_,plugin_filter.,runtime.mallocgc", "comma-separated parts of the function names to time")
 	n := flag.Int("n", 2000, "measured requests, after 200 of warm-up")
@@ -52,15 +54,50 @@ func run(w io.Writer) error {
 	if *n < 1 {
 		return errors.New("-n must be at least 1")
 	}
-	wasm, err := os.ReadFile(*wasmPath)
+	parts := strings.Split(*match, ",")
+	prof, elapsed, err := profileModule(*wasmPath, *path, parts, *n)
 	if err != nil {
-		return fmt.Errorf("%w (make bench builds it)", err)
+		return err
 	}
-	prof := newProfile(strings.Split(*match, ","))
+	if *vsPath == "" {
+		_, _ = fmt.Fprintf(w, "%s, %s: %.1f µs a request with the listeners on\n", *wasmPath, path.Name, perRequest(elapsed, *n))
+		for _, name := range prof.byTime() {
+			_, _ = fmt.Fprintf(w, "%9.2f µs %7.2f calls  %s\n", perRequest(prof.total[name], *n), float64(prof.calls[name])/float64(*n), name)
+		}
+		return nil
+	}
+	vs, vsElapsed, err := profileModule(*vsPath, *path, parts, *n)
+	if err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(w, "%s: %s %.1f µs, %s %.1f µs a request with the listeners on (inclusive time per request; calls per request)\n",
+		path.Name, *wasmPath, perRequest(elapsed, *n), *vsPath, perRequest(vsElapsed, *n))
+	_, _ = fmt.Fprintf(w, "%9s %7s %9s %7s  %s\n", "µs", "calls", "vs µs", "calls", "function")
+	names := prof.byTime()
+	for _, name := range vs.byTime() {
+		if _, ok := prof.calls[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		_, _ = fmt.Fprintf(w, "%9.2f %7.2f %9.2f %7.2f  %s\n",
+			perRequest(prof.total[name], *n), float64(prof.calls[name])/float64(*n),
+			perRequest(vs.total[name], *n), float64(vs.calls[name])/float64(*n), shortName(name))
+	}
+	return nil
+}
+
+// profileModule times n requests of path through a fresh VM of the module at wasmPath.
+func profileModule(wasmPath string, path bench.Path, parts []string, n int) (*profile, time.Duration, error) {
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w (make bench builds it)", err)
+	}
+	prof := newProfile(parts)
 	ctx := context.Background()
 	m, err := wasmhost.Compile(experimental.WithFunctionListenerFactory(ctx, prof), wasm)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer func() { _ = m.Close(ctx) }()
 	vm, err := m.NewVM(ctx, wasmhost.Config{
@@ -70,27 +107,30 @@ func run(w io.Writer) error {
 		Log:          func(wasmhost.LogLevel, string) {},
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	req := wasmhost.Request{Method: path.Method, Path: path.Path, Headers: path.Headers, Body: []byte(path.Body)}
 	for range 200 {
 		if _, err := vm.Do(ctx, req); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
 	prof.reset()
 	start := time.Now()
-	for range *n {
+	for range n {
 		if _, err := vm.Do(ctx, req); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
-	elapsed := time.Since(start)
-	_, _ = fmt.Fprintf(w, "%s, %s: %.1f µs a request with the listeners on\n", *wasmPath, path.Name, perRequest(elapsed, *n))
-	for _, name := range prof.byTime() {
-		_, _ = fmt.Fprintf(w, "%9.2f µs %7.2f calls  %s\n", perRequest(prof.total[name], *n), float64(prof.calls[name])/float64(*n), name)
+	return prof, time.Since(start), nil
+}
+
+// shortName drops the module paths that make wasm function names long.
+func shortName(name string) string {
+	for _, prefix := range []string{"github.com_tetratelabs_proxy_wasm_go_sdk_", "github.com_passwordless_verify_filter_"} {
+		name = strings.TrimPrefix(name, prefix)
 	}
-	return nil
+	return name
 }
 
 func perRequest(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
