@@ -275,7 +275,9 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 	var (
 		isObj   [maxBodyDepth]bool                // kind of each open container
 		keyBase [maxBodyDepth]int                 // where each open object's keys start in keys
-		keySet  [maxBodyDepth]map[string]struct{} // set of keys of an object with many keys
+		// keySets holds a set of keys per open object that has many; allocated only then, so
+		// that a body of small objects does not pay for clearing it.
+		keySets *[maxBodyDepth]map[string]struct{}
 		keyBuf  [dupKeyLinearMax]string
 	)
 	// keys holds the keys seen so far of every open object that has no keySet, innermost
@@ -302,7 +304,9 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				}
 				isObj[depth] = c == '{'
 				keyBase[depth] = len(keys)
-				keySet[depth] = nil
+				if keySets != nil {
+					keySets[depth] = nil
+				}
 				depth++
 				field = -1 // its members are not top-level
 				i = jsonread.SkipSpace(s, i+1)
@@ -377,7 +381,9 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				}
 			case c == '}' && isObj[top], c == ']' && !isObj[top]:
 				keys = keys[:keyBase[top]]
-				keySet[top] = nil
+				if keySets != nil {
+					keySets[top] = nil
+				}
 				depth--
 				i++
 			case isObj[top]:
@@ -403,7 +409,8 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				key = jsonread.Unescape(key)
 			}
 			top := depth - 1
-			if set := keySet[top]; set != nil {
+			if keySets != nil && keySets[top] != nil {
+				set := keySets[top]
 				if _, dup := set[key]; dup {
 					return false, duplicateKey(key)
 				}
@@ -422,13 +429,19 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 					for _, k := range keys[keyBase[top]:] {
 						set[k] = struct{}{}
 					}
-					keySet[top] = set
+					if keySets == nil {
+						keySets = new([maxBodyDepth]map[string]struct{})
+					}
+					keySets[top] = set
 					keys = keys[:keyBase[top]]
 				}
 			}
-			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 			if depth == 1 {
 				field = fieldIndex(key)
+			}
+			// No field the filter reads has a '.' in its name.
+			if field < 0 && !hasDotted {
+				hasDotted = strings.IndexByte(key, '.') >= 0
 			}
 			i = jsonread.SkipSpace(s, end)
 			if i >= len(s) {

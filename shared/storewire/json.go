@@ -4,6 +4,15 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII marks the bytes AppendString copies as they are: one table lookup per byte is
+// the whole cost of a string with nothing to escape, the usual case.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendJSON appends r as a JSON object with the keys in contract order; "scope", "step",
 // "redirect_uri" and "nonce" are left out when empty.
 func (r *Request) AppendJSON(dst []byte) []byte {
@@ -55,12 +64,14 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0 // s[start:i] is pending and needs no escaping
 	for i := 0; i < len(s); {
+		for i < len(s) && plainASCII[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
