@@ -247,7 +247,31 @@ func run(o options) error {
 		fmt.Fprintf(tw, "%s\t%.0f%%\t%.0f%%\t%.2f\t\n", p.Name, 100*ours.rps/floor.rps, 100*ours.rps/none.rps,
 			float64(ours.cpuPerReq)/float64(floor.cpuPerReq))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printCounters(envoys[len(envoys)-1])
+}
+
+// printCounters prints our filter's non-zero counters from its Envoy, so a wrong status in
+// the table above can be traced to the answers the filter gave (SPEC 10's metrics).
+func printCounters(e *envoyrun.Envoy) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stats, err := e.Stats(ctx, "passwordless_verify")
+	if err != nil {
+		return err
+	}
+	var counters []string
+	for name, value := range stats {
+		if value != "0" && !strings.ContainsAny(value, "( ") { // histograms print quantiles
+			counters = append(counters, strings.TrimPrefix(name, "wasmcustom.passwordless_verify.")+"="+value)
+		}
+	}
+	slices.Sort(counters)
+	fmt.Println()
+	fmt.Println("Our filter's counters in its Envoy after every run above (warm-ups included):", strings.Join(counters, " "))
+	return nil
 }
 
 func serve(h http.HandlerFunc) (net.Listener, error) {
