@@ -48,6 +48,10 @@ func TestUserStoreAnswers(t *testing.T) {
 		{name: "401 unknown error", store: storeReply("401", `{"error":"nope"}`), status: 500, want: filter.ErrServer},
 		{name: "200 array", store: storeReply("200", `[1]`), status: 500, want: filter.ErrServer},
 		{name: "200 malformed", store: storeReply("200", `{"user_id":`), status: 500, want: filter.ErrServer},
+		{name: "200 invalid UTF-8", store: storeReply("200", "{\"user_id\":\"\xff\"}"), status: 500, want: filter.ErrServer},
+		{name: "200 lone surrogate", store: storeReply("200", `{"user_id":"\ud800"}`), status: 500, want: filter.ErrServer},
+		{name: "200 nested too deep", store: storeReply("200", `{"a":`+strings.Repeat("[", 64)+strings.Repeat("]", 64)+`}`), status: 500, want: filter.ErrServer},
+		{name: "401 first error wins", store: storeReply("401", `{"error":"invalid_user_password","error":"unauthorized"}`), status: 401, want: filter.ErrWrongCode},
 		{name: "200 oversized", store: storeReply("200", `{"a":"`+strings.Repeat("x", filter.MaxAnswerBytes)+`"}`), status: 500, want: filter.ErrServer},
 		{name: "failed call", store: wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
 			return nil, errors.New("connection reset")
