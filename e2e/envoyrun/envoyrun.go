@@ -75,6 +75,7 @@ type Options struct {
 	Concurrency  int    // worker threads, so VMs; 0 is 2
 	Edit         func(*Bootstrap) error
 	Log          io.Writer // everything Envoy prints (its log and the stdout access log)
+	Args         []string  // more command-line flags, after ours (say --component-log-level wasm:warn)
 	StartTimeout time.Duration
 }
 
@@ -164,6 +165,7 @@ func Start(ctx context.Context, o Options) (_ *Envoy, err error) {
 	// binary is the operator's choice (ENVOY), like any program they run.
 	args := []string{"-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
 		"--disable-hot-restart", "--admin-address-path", adminPath, "--log-level", "info"}
+	args = append(args, o.Args...)
 	e.cmd = exec.Command(o.Binary, args...) //nolint:gosec // see above
 	e.cmd.Dir = root
 	e.cmd.Stdout, e.cmd.Stderr = out, out

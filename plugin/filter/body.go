@@ -273,8 +273,8 @@ const (
 // f as they pass, so the body is read once.
 func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError) {
 	var (
-		isObj   [maxBodyDepth]bool                // kind of each open container
-		keyBase [maxBodyDepth]int                 // where each open object's keys start in keys
+		isObj   [maxBodyDepth]bool // kind of each open container
+		keyBase [maxBodyDepth]int  // where each open object's keys start in keys
 		// keySets holds a set of keys per open object that has many; allocated only then, so
 		// that a body of small objects does not pay for clearing it.
 		keySets *[maxBodyDepth]map[string]struct{}

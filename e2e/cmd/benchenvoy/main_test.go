@@ -1,9 +1,19 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/passwordless-verify/filter/e2e/bench"
+	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 const wrkOutput = `Running 2s test @ http://127.0.0.1:40000/passwordless/verify
@@ -44,5 +54,57 @@ func TestCPUTicks(t *testing.T) {
 	}
 	if _, err := cpuTicks(os.Getpid()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLuaScriptUsers runs the verified path's script in the real wrk: every request is the
+// path's body with another username, so no key of attack protection is used twice.
+func TestLuaScriptUsers(t *testing.T) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk is not installed")
+	}
+	var p bench.Path
+	for _, q := range bench.Paths() {
+		if q.Name == "verified" {
+			p = q
+		}
+	}
+	var (
+		mu    sync.Mutex
+		users = map[string]int{}
+		bad   []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		v, err := jsonread.Parse(string(body))
+		mu.Lock()
+		defer mu.Unlock()
+		want := strings.Replace(p.Body, benchUser, v.Get("username").Str(), 1)
+		if err != nil || r.Method != p.Method || string(body) != want || !strings.HasSuffix(v.Get("username").Str(), "@example.com") {
+			bad = append(bad, string(body))
+		}
+		users[v.Get("username").Str()]++
+	}))
+	defer srv.Close()
+	script := filepath.Join(t.TempDir(), "verified.lua")
+	if err := os.WriteFile(script, luaScript(p), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runWrk(wrk, script, srv.URL+p.Path, options{threads: 2, conns: 4}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("%d bodies are not the path's body with another username, e.g. %s", len(bad), bad[0])
+	}
+	for u, n := range users {
+		if n > 1 {
+			t.Fatalf("username %q sent %d times", u, n)
+		}
+	}
+	if len(users) < 100 {
+		t.Fatalf("only %d requests", len(users))
 	}
 }
