@@ -1,9 +1,11 @@
-// Command benchreport reads `go test -bench` output and prints the ratio tables of make bench:
-// our filter against the floor filter per path in the wazero host (BenchmarkWasm in
-// e2e/bench), and the native request benchmark against one gjson.Valid pass over the same
-// body. Where a benchmark ran several times (-count), the median is used.
+// Command benchreport reads make bench's raw output (`go test -bench`, the guest profiles, the
+// Envoy tables) and prints the ratio tables: our filter against the floor filter per path in
+// the wazero host (BenchmarkWasm in e2e/bench), and the native request benchmark against one
+// gjson.Valid pass over the same body. Where a benchmark ran several times (-count), the
+// median is used. It ends with the issue's goals, each met or missed, and for a missed one
+// why, read from the same numbers.
 //
-//	go run ./e2e/cmd/benchreport build/bench.txt >> build/bench.txt
+//	go run ./e2e/cmd/benchreport -module build/plugin.wasm build/bench.txt >> build/bench.txt
 package main
 
 import (
@@ -23,6 +25,7 @@ func main() {
 	pair := flag.String("pair", "BenchmarkWasmPair/", "prefix of the interleaved wazero benchmarks, named PREFIX<path>, with ours-ns/op, floor-ns/op, ours/floor")
 	native := flag.String("native", "BenchmarkPipeline/", "prefix of the native pipeline benchmarks, named PREFIX<path>")
 	ref := flag.String("ref", "BenchmarkPipeline/%s/gjson.Valid", "name of the gjson.Valid reference, %s standing for <path>")
+	module := flag.String("module", "", "the built plugin.wasm, for the size goal")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchreport [flags] [go-test-bench-output]  (stdin without a file)")
 		flag.PrintDefaults()
@@ -38,15 +41,41 @@ func main() {
 		defer f.Close()
 		in = f
 	}
-	res, err := parse(in)
+	if err := run(os.Stdout, in, *module, *wasm, *pair, *native, *ref); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, in io.Reader, module, wasm, pair, native, ref string) error {
+	lines, err := readLines(in)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchreport:", err)
-		os.Exit(1)
+		return err
 	}
-	if err := report(os.Stdout, res, *wasm, *pair, *native, *ref); err != nil {
-		fmt.Fprintln(os.Stderr, "benchreport:", err)
-		os.Exit(1)
+	res := parse(lines)
+	if err := report(w, res, wasm, pair, native, ref); err != nil {
+		return err
 	}
+	var size int64
+	if module != "" {
+		fi, err := os.Stat(module)
+		if err != nil {
+			return err
+		}
+		size = fi.Size()
+	}
+	printGoals(w, judge(res, parseSections(lines), wasm, pair, native, ref, size))
+	return nil
+}
+
+func readLines(r io.Reader) ([]string, error) {
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines, sc.Err()
 }
 
 // results maps a benchmark name (without the -GOMAXPROCS suffix) to unit → values, one per run.
@@ -55,12 +84,10 @@ type results struct {
 	m     map[string]map[string][]float64
 }
 
-func parse(r io.Reader) (*results, error) {
+func parse(lines []string) *results {
 	res := &results{m: map[string]map[string][]float64{}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+	for _, line := range lines {
+		f := strings.Fields(line)
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
 		}
@@ -87,7 +114,7 @@ func parse(r io.Reader) (*results, error) {
 			units[f[i+1]] = append(units[f[i+1]], v)
 		}
 	}
-	return res, sc.Err()
+	return res
 }
 
 // get is the median of a benchmark's values in unit.
