@@ -31,8 +31,8 @@ const (
 
 // maxBodyDepth is the deepest nesting of JSON objects and arrays accepted in a body; the
 // top-level object is depth 1. The documented body is flat. The limit exists so that no reader
-// of the body (this filter, the upstream in forward mode) can be made
-// to work hard or recurse deeply by a hostile body.
+// of the body (this filter, the upstream in forward mode) can be made to work hard or recurse
+// deeply by a hostile body.
 const maxBodyDepth = 32
 
 // dupKeyLinearMax is how many keys of one object are checked for duplicates by a linear search
@@ -280,7 +280,7 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 		keySets *[maxBodyDepth]map[string]struct{}
 		keyBuf  [dupKeyLinearMax]string
 	)
-	// keys holds the keys seen so far of every open object that has no keySet, innermost
+	// keys holds the keys seen so far of every open object that has no key set, innermost
 	// last; an object's keys are dropped when it closes.
 	keys := keyBuf[:0]
 	depth := 0

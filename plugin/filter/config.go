@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/passwordless-verify/filter/shared/jsonread"
-
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
 

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/passwordless-verify/filter/shared/jsonread"
-
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
 
