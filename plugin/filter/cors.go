@@ -30,7 +30,7 @@ func (h *Stream) preflight(headers [][2]string) Action {
 	cfg := h.p.cfg
 	origin, _ := lookup(headers, "origin")
 	name, t, err := cfg.tenantOf(headers)
-	h.tenant = name
+	h.r.tenant = name
 	if err != nil || !t.webOrigins[origin] {
 		return h.fail(newError(ErrOriginNotAllowed))
 	}
@@ -52,31 +52,31 @@ func (h *Stream) setOrigin(headers [][2]string) {
 	if !ok || strings.EqualFold(origin, scheme+"://"+authority) {
 		return
 	}
-	h.origin = origin
-	if h.t != nil && h.t.webOrigins[origin] {
-		h.corsOrigin = origin
+	h.r.origin = origin
+	if h.r.t != nil && h.r.t.webOrigins[origin] {
+		h.r.corsOrigin = origin
 	}
 }
 
 // checkOrigin runs right after row 7: a cross-origin POST must come from one of the
 // client's web origins.
 func (h *Stream) checkOrigin(cl *client) *apiError {
-	if h.origin == "" {
+	if h.r.origin == "" {
 		return nil
 	}
-	if !slices.Contains(cl.webOrigins, h.origin) {
-		h.corsOrigin = ""
+	if !slices.Contains(cl.webOrigins, h.r.origin) {
+		h.r.corsOrigin = ""
 		return newError(ErrOriginNotAllowed)
 	}
-	h.corsOrigin = h.origin
+	h.r.corsOrigin = h.r.origin
 	return nil
 }
 
 // answerHeaders are the headers of the filter's own JSON answers.
 func (h *Stream) answerHeaders() [][2]string {
 	headers := slices.Clip(jsonHeaders)
-	if h.corsOrigin != "" {
-		headers = append(headers, [2]string{"access-control-allow-origin", h.corsOrigin}, [2]string{"vary", "origin"})
+	if h.r.corsOrigin != "" {
+		headers = append(headers, [2]string{"access-control-allow-origin", h.r.corsOrigin}, [2]string{"vary", "origin"})
 	}
 	return headers
 }
@@ -84,10 +84,10 @@ func (h *Stream) answerHeaders() [][2]string {
 // OnResponseHeaders gives the upstream's answer to a forwarded cross-origin verify the
 // same CORS headers as the filter's own answers; those already have them.
 func (h *Stream) OnResponseHeaders() Action {
-	if !h.resumed || h.corsOrigin == "" {
+	if !h.resumed || h.r.corsOrigin == "" {
 		return Continue
 	}
-	if err := h.host.ReplaceResponseHeader("access-control-allow-origin", h.corsOrigin); err != nil {
+	if err := h.host.ReplaceResponseHeader("access-control-allow-origin", h.r.corsOrigin); err != nil {
 		h.host.Log(LogWarn, "passwordless_verify: cannot set access-control-allow-origin: "+err.Error())
 	}
 	// All headers in one call, as on the request side (the module imports no single-header read).

@@ -24,22 +24,22 @@ func (h *Stream) onRedirect(headers [][2]string, path string) Action {
 	if err != nil {
 		return h.fail(err)
 	}
-	h.tenant, h.t = name, t
+	h.r.tenant, h.r.t = name, t
 	_, query, _ := strings.Cut(path, "?")
 	params, perr := parseQuery(query)
 	if perr != nil {
 		return h.fail(bodyErrorToAPI(perr))
 	}
-	h.params = params
-	cl, err := checkClient(t, &h.params)
+	h.r.params = params
+	cl, err := checkClient(t, &h.r.params)
 	if err == nil {
-		err = checkRedirectURI(cl, h.params.redirectURI)
+		err = checkRedirectURI(cl, h.r.params.redirectURI)
 	}
 	if err != nil {
 		return h.fail(err)
 	}
-	h.redirectTo = h.params.redirectURI
-	if err := cfg.validate(name, t, cl, &h.params); err != nil {
+	h.r.redirectTo = h.r.params.redirectURI
+	if err := cfg.validate(name, t, cl, &h.r.params); err != nil {
 		return h.fail(err)
 	}
 	return h.callStore()
@@ -141,18 +141,18 @@ func redirectHeaders(location string) [][2]string {
 // errorRedirect sends an error of the redirect step back to the callback (SPEC 12.3).
 func (h *Stream) errorRedirect(e *apiError) [][2]string {
 	params := [][2]string{{"error", e.code()}, {"error_description", e.description()}}
-	if h.params.state != "" {
-		params = append(params, [2]string{"state", h.params.state})
+	if h.r.params.state != "" {
+		params = append(params, [2]string{"state", h.r.params.state})
 	}
-	return redirectHeaders(withQuery(h.redirectTo, params))
+	return redirectHeaders(withQuery(h.r.redirectTo, params))
 }
 
 // respondRedirect is the redirect step's success in respond mode: 302 to the callback with
 // state and the store's redirect_params, plus pass_headers (SPEC 12.5).
 func (h *Stream) respondRedirect(answer jsonread.Value, storeHeaders [][2]string) {
 	var params [][2]string
-	if h.params.state != "" {
-		params = append(params, [2]string{"state", h.params.state})
+	if h.r.params.state != "" {
+		params = append(params, [2]string{"state", h.r.params.state})
 	}
 	rp := answer.Get("redirect_params")
 	if rp.Kind != jsonread.Missing && rp.Kind != jsonread.Object {
@@ -166,7 +166,7 @@ func (h *Stream) respondRedirect(answer jsonread.Value, storeHeaders [][2]string
 		}
 		return true
 	})
-	headers := h.passHeaders(redirectHeaders(withQuery(h.redirectTo, params)), storeHeaders)
+	headers := h.passHeaders(redirectHeaders(withQuery(h.r.redirectTo, params)), storeHeaders)
 	h.succeed()
 	if err := h.host.SendResponse(302, headers, nil); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())

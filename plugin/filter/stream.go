@@ -43,15 +43,21 @@ const (
 	Pause
 )
 
-// Stream is one request. Only verify requests get past OnRequestHeaders with state.
+// Stream is one request. Only verify requests get past OnRequestHeaders with state: the rest,
+// most traffic, costs the VM only this small struct.
 type Stream struct {
 	p    *Plugin
 	host Host
+	r    *request // made by handle; nil while the request is not the filter's
 
-	handled   bool // a verify request this filter owns
-	answered  bool // a local answer was sent or the request was let through
-	resumed   bool // let through upstream after a successful verification
-	route     route
+	handled  bool // a verify request this filter owns
+	answered bool // a local answer was sent or the request was let through
+	resumed  bool // let through upstream after a successful verification
+	route    route
+}
+
+// request is the state of a request the filter handles.
+type request struct {
 	kind      bodyKind
 	tenant    string
 	t         *tenant
@@ -69,6 +75,12 @@ type Stream struct {
 // Init starts a request of p on host; a Stream is meant to live inside the host's context.
 func (h *Stream) Init(p *Plugin, host Host) { *h = Stream{p: p, host: host} }
 
+// handle takes the request: from here on it has the state of a handled request.
+func (h *Stream) handle() {
+	h.handled = true
+	h.r = &request{}
+}
+
 func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	cfg := h.p.cfg
 	// Most traffic is not the filter's: its path says so, without copying every header into
@@ -80,7 +92,7 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	}
 	if err != nil {
 		// Without the headers the filter can neither route nor strip identities: fail closed.
-		h.handled = true
+		h.handle()
 		return h.fail(internalError("cannot read request headers: " + err.Error()))
 	}
 	// Identity headers are removed from every request, so no client can forge one upstream.
@@ -99,8 +111,8 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
 		return Continue
 	}
-	h.handled = true
-	h.requestID, _ = lookup(headers, "x-request-id")
+	h.handle()
+	h.r.requestID, _ = lookup(headers, "x-request-id")
 	if h.route == routePreflight {
 		return h.preflight(headers)
 	}
@@ -117,7 +129,7 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	head.contentType, _ = lookup(headers, "content-type")
 	head.contentLength, _ = lookup(headers, "content-length")
 	name, t, kind, herr := cfg.checkHead(head)
-	h.tenant, h.t, h.kind = name, t, kind
+	h.r.tenant, h.r.t, h.r.kind = name, t, kind
 	h.setOrigin(headers)
 	if herr != nil {
 		return h.fail(herr)
@@ -172,23 +184,23 @@ func (h *Stream) readBody(size int) Action {
 // onBody parses and validates the whole body, then asks the user store.
 func (h *Stream) onBody(body []byte) Action {
 	cfg := h.p.cfg
-	params, berr := parseBody(h.kind, body)
+	params, berr := parseBody(h.r.kind, body)
 	if berr != nil {
 		return h.fail(bodyErrorToAPI(berr))
 	}
-	h.params = params
-	cl, err := checkClient(h.t, &h.params)
+	h.r.params = params
+	cl, err := checkClient(h.r.t, &h.r.params)
 	if err == nil {
 		err = h.checkOrigin(cl)
 	}
 	if err == nil {
-		err = cfg.validate(h.tenant, h.t, cl, &h.params)
+		err = cfg.validate(h.r.tenant, h.r.t, cl, &h.r.params)
 	}
 	if err != nil {
 		return h.fail(err)
 	}
 	if cfg.mode == modeForward {
-		h.body = body
+		h.r.body = body
 	}
 	return h.callStore()
 }
@@ -198,13 +210,13 @@ func (h *Stream) onBody(body []byte) Action {
 func (h *Stream) callStore() Action {
 	cfg := h.p.cfg
 	ip := h.clientIP()
-	att, aerr := h.p.guard.admit(h.tenant, &h.params, ip, unixNow())
+	att, aerr := h.p.guard.admit(h.r.tenant, &h.r.params, ip, unixNow())
 	if aerr != nil {
 		return h.fail(aerr)
 	}
-	h.sentAt = time.Now()
-	derr := h.host.CallStore(cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.requestID),
-		calloutBody(h.tenant, &h.params, ip), cfg.userStore.timeoutMS,
+	h.r.sentAt = time.Now()
+	derr := h.host.CallStore(cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
+		calloutBody(h.r.tenant, &h.r.params, ip), cfg.userStore.timeoutMS,
 		func(numHeaders, bodySize int) { h.onStoreAnswer(att, numHeaders, bodySize) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
@@ -216,7 +228,7 @@ func (h *Stream) callStore() Action {
 }
 
 func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
-	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.sentAt).Milliseconds(), 0)))
+	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.r.sentAt).Milliseconds(), 0)))
 	a := storeAnswer{failed: numHeaders == 0}
 	var headers [][2]string
 	if !a.failed {
@@ -239,7 +251,7 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 	switch {
 	case h.p.cfg.mode == modeForward:
 		h.forward(answer)
-	case h.redirectTo != "":
+	case h.r.redirectTo != "":
 		h.respondRedirect(answer, headers)
 	default:
 		h.respond(answer, headers)
@@ -271,7 +283,7 @@ func (h *Stream) passHeaders(headers, storeHeaders [][2]string) [][2]string {
 // redirect step's code left :path before anything was decided).
 func (h *Stream) forward(answer jsonread.Value) {
 	for _, ih := range h.p.cfg.identityHeaders {
-		v, ok := identityValue(ih.field, h.tenant, &h.params, answer)
+		v, ok := identityValue(ih.field, h.r.tenant, &h.r.params, answer)
 		if !ok {
 			continue
 		}
@@ -285,7 +297,7 @@ func (h *Stream) forward(answer jsonread.Value) {
 		}
 	}
 	if h.route == routeVerify {
-		body := stripCodeFields(h.kind, h.body)
+		body := stripCodeFields(h.r.kind, h.r.body)
 		if err := h.host.ReplaceRequestBody(body); err != nil {
 			h.fail(internalError("cannot replace body: " + err.Error()))
 			return
@@ -318,7 +330,7 @@ func (h *Stream) fail(e *apiError) Action {
 	}
 	h.logOutcome(e.code(), e.logReason)
 	status, headers, body := e.status(), h.answerHeaders(), appendErrorBody(nil, e) // its own: a host may keep the body
-	if h.redirectTo != "" {
+	if h.r.redirectTo != "" {
 		status, headers, body = 302, h.errorRedirect(e), nil
 	}
 	if err := h.host.SendResponse(status, headers, body); err != nil {
@@ -331,15 +343,15 @@ func (h *Stream) fail(e *apiError) Action {
 // client's values are quoted and cut short so they cannot forge log lines.
 func (h *Stream) logOutcome(outcome, reason string) {
 	b := append(h.p.line[:0], "passwordless_verify: tenant="...)
-	b = appendQuoteSafe(b, h.tenant)
+	b = appendQuoteSafe(b, h.r.tenant)
 	b = append(b, " client="...)
-	b = appendQuoteSafe(b, h.params.clientID)
+	b = appendQuoteSafe(b, h.r.params.clientID)
 	b = append(b, " connection="...)
-	b = appendQuoteSafe(b, h.params.connection)
+	b = appendQuoteSafe(b, h.r.params.connection)
 	b = append(b, " outcome="...)
 	b = append(b, outcome...)
 	b = append(b, " request_id="...)
-	b = appendQuoteSafe(b, h.requestID)
+	b = appendQuoteSafe(b, h.r.requestID)
 	if reason != "" {
 		b = append(b, " reason="...)
 		b = appendQuoteSafe(b, reason)
