@@ -332,20 +332,14 @@ func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError)
 				i = end
 				state = stAfterValue
 			case c == 't' || c == 'f' || c == 'n':
-				lit := "null"
-				switch c {
-				case 't':
-					lit = "true"
-				case 'f':
-					lit = "false"
-				}
-				if !strings.HasPrefix(s[i:], lit) {
+				kind, end := jsonread.Literal(s, i)
+				if kind == jsonread.Missing {
 					return false, malformedJSON(i, "invalid literal")
 				}
-				if field >= 0 && c == 'n' {
+				if field >= 0 && kind == jsonread.Null {
 					f[field] = fieldValue{kind: valNull}
 				}
-				i += len(lit)
+				i = end
 				state = stAfterValue
 			case c == '-' || c >= '0' && c <= '9':
 				end, nerr := jsonread.ScanNumber(s, i)

@@ -80,10 +80,11 @@ type identityHeader struct{ name, field, key string }
 // every error names the field, because a typo that silently drops a setting could disable
 // protection.
 func parseConfig(data []byte) (*config, error) {
-	if strings.TrimSpace(string(data)) == "" {
+	doc := string(data)
+	if strings.TrimSpace(doc) == "" {
 		return nil, errors.New("configuration: empty; required: tenants, user_store.cluster")
 	}
-	root, err := jsonread.Parse(string(data))
+	root, err := jsonread.Parse(doc)
 	if err != nil {
 		return nil, errors.New("configuration: " + err.Error())
 	}

@@ -83,7 +83,7 @@ func parseValue(s string, i, depth int) (Value, int, *SyntaxError) {
 		kind = String
 		end, _, err = ScanString(s, i)
 	case c == 't', c == 'f', c == 'n':
-		kind, end = literal(s, i)
+		kind, end = Literal(s, i)
 		if kind == Missing {
 			err = syntaxError(i, "invalid literal")
 		}
@@ -99,7 +99,9 @@ func parseValue(s string, i, depth int) (Value, int, *SyntaxError) {
 	return Value{Kind: kind, Raw: s[i:end], Offset: i}, end, nil
 }
 
-func literal(s string, i int) (Kind, int) {
+// Literal reads the null, true or false at s[i] and returns its kind and the offset just past
+// it, or Missing when there is none.
+func Literal(s string, i int) (Kind, int) {
 	for _, l := range [...]struct {
 		text string
 		kind Kind
@@ -267,6 +269,6 @@ func skip(s string, i int) (Kind, int) {
 		}
 		return Number, end
 	default:
-		return literal(s, i)
+		return Literal(s, i)
 	}
 }

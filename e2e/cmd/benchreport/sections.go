@@ -74,10 +74,11 @@ func (s sections) extraHostCalls(path string) []string {
 		if !ok || r.oursCalls == r.floorCalls {
 			continue
 		}
-		out = append(out, strconv.FormatFloat(r.oursCalls-r.floorCalls, 'f', -1, 64)+" "+name)
+		sign := ""
 		if r.oursCalls > r.floorCalls {
-			out[len(out)-1] = "+" + out[len(out)-1]
+			sign = "+"
 		}
+		out = append(out, sign+strconv.FormatFloat(r.oursCalls-r.floorCalls, 'f', -1, 64)+" "+name)
 	}
 	return out
 }
