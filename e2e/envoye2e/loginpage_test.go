@@ -44,11 +44,7 @@ func (s *stack) get(t testing.TB, u string, headers map[string]string) answer {
 // path without the code.
 func TestRedirectStep(t *testing.T) {
 	s := startStack(t, stackOptions{config: e2eConfig})
-	s.addUser(t, "page@e2e.test", "u-page")
-	code := s.code(t, "page@e2e.test")
-	if a := s.verify(t, nil, verifyBody("page@e2e.test", code)); a.status != 200 {
-		t.Fatalf("verify: %d %s", a.status, a.body)
-	}
+	code := verifiedCode(t, s, "page@e2e.test", "u-page")
 	a := s.get(t, redirectURL(s, redirectQuery("page@e2e.test", code)), nil)
 	loc, err := url.Parse(a.header.Get("location"))
 	if a.status != 302 || err != nil || !strings.HasPrefix(loc.String(), callback+"?") {
@@ -89,11 +85,7 @@ func TestRedirectStep(t *testing.T) {
 // headers and without the code in its path.
 func TestRedirectStepForward(t *testing.T) {
 	s := startStack(t, stackOptions{config: forwardConfig})
-	s.addUser(t, "fpage@e2e.test", "u-fpage")
-	code := s.code(t, "fpage@e2e.test")
-	if a := s.verify(t, nil, verifyBody("fpage@e2e.test", code)); a.status != 200 {
-		t.Fatalf("verify: %d %s", a.status, a.body)
-	}
+	code := verifiedCode(t, s, "fpage@e2e.test", "u-fpage")
 	a := s.get(t, redirectURL(s, redirectQuery("fpage@e2e.test", code)), map[string]string{"x-passwordless-user-id": "forged"})
 	got := s.upstream.last()
 	if a.status != 200 || got.Method != "GET" || !strings.HasPrefix(got.Path, "/passwordless/verify_redirect?") {
@@ -158,4 +150,16 @@ func TestCORS(t *testing.T) {
 	if s.upstream.count() != up {
 		t.Error("a request from a refused origin reached the upstream")
 	}
+}
+
+// verifiedCode adds a user, has a code issued and verifies it with the POST, for the redirect
+// step that follows (it uses the code once more).
+func verifiedCode(t *testing.T, s *stack, user, userID string) string {
+	t.Helper()
+	s.addUser(t, user, userID)
+	code := s.code(t, user)
+	if a := s.verify(t, nil, verifyBody(user, code)); a.status != 200 {
+		t.Fatalf("verify: %d %s", a.status, a.body)
+	}
+	return code
 }

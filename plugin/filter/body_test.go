@@ -394,18 +394,18 @@ func TestStripCodeFields(t *testing.T) {
 	}
 }
 
-// benchJSON and benchForm are typical ~150-byte bodies.
-var (
-	benchJSON = []byte(`{"client_id":"acme-web-7f3a9c","connection":"email","email":"alice.smith@example.com","verification_code":"482915","scope":"openid profile email"}`)
-	benchForm = []byte(`client_id=acme-web-7f3a9c&connection=email&email=alice.smith%40example.com&verification_code=482915&scope=openid+profile+email&send=code`)
-)
+// benchBodies are typical ~150-byte bodies, one of each kind.
+var benchBodies = []struct {
+	name string
+	kind bodyKind
+	body []byte
+}{
+	{"json", bodyJSON, []byte(`{"client_id":"acme-web-7f3a9c","connection":"email","email":"alice.smith@example.com","verification_code":"482915","scope":"openid profile email"}`)},
+	{"form", bodyForm, []byte(`client_id=acme-web-7f3a9c&connection=email&email=alice.smith%40example.com&verification_code=482915&scope=openid+profile+email&send=code`)},
+}
 
 func BenchmarkParseBody(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		kind bodyKind
-		body []byte
-	}{{"json", bodyJSON, benchJSON}, {"form", bodyForm, benchForm}} {
+	for _, bc := range benchBodies {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.body)))
@@ -419,11 +419,7 @@ func BenchmarkParseBody(b *testing.B) {
 }
 
 func BenchmarkStripCodeFields(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		kind bodyKind
-		body []byte
-	}{{"json", bodyJSON, benchJSON}, {"form", bodyForm, benchForm}} {
+	for _, bc := range benchBodies {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
