@@ -88,7 +88,7 @@ check: lint test fuzz
 # filter in our wasm host), the guest profiles, then the real Envoy with wrk, at Envoy's
 # default wasm log level and at warn (e2e/cmd/benchenvoy; it says why it skips where Envoy or
 # wrk is missing), and last the ratio tables and the issue's goals, each met or missed and why
-# (e2e/cmd/benchreport). Not part of check. See "Performance: how it is measured" in README.md.
+# (e2e/cmd/benchreport). Not part of check. See "Performance: how it is measured" in e2e/README.md.
 BENCHFLAGS ?= -count=3
 BENCH_PKGS = ./plugin/... ./shared/... ./e2e/wasmhost ./e2e/bench
 ENVOYBENCHFLAGS ?=
