@@ -260,25 +260,34 @@ func missingTarget(t *testing.T, c command, target string) {
 	}
 }
 
-// TestMakeTargetsInProse: every make target the READMEs' prose names exists too.
-func TestMakeTargetsInProse(t *testing.T) {
+// TestNamesInProse: the make targets and Go packages the READMEs' prose names in code spans
+// exist too.
+func TestNamesInProse(t *testing.T) {
 	root := repoRoot(t)
 	mk := readMakefile(t, root)
-	re := regexp.MustCompile("`make ([a-z][a-z0-9-]*)")
-	n := 0
+	makeRE := regexp.MustCompile("`make ([a-z][a-z0-9-]*)")
+	goRE := regexp.MustCompile("`go (?:run|test) [^`]*?(\\./[A-Za-z0-9_/.-]*)")
+	targets, pkgs := 0, 0
 	for _, d := range readmes(t, root) {
 		for i, l := range d.prose() {
-			for _, m := range re.FindAllStringSubmatch(l, -1) {
-				n++
+			where := block{doc: d.path, line: i + 1}
+			for _, m := range makeRE.FindAllStringSubmatch(l, -1) {
+				targets++
 				if !mk.has(m[1]) {
-					c := command{block: block{doc: d.path, line: i + 1}, text: "make " + m[1]}
-					missingTarget(t, c, m[1])
+					missingTarget(t, command{block: where, text: "make " + m[1]}, m[1])
+				}
+			}
+			for _, m := range goRE.FindAllStringSubmatch(l, -1) {
+				pkgs++
+				dir := strings.TrimSuffix(m[1], "/...")
+				if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(dir))); err != nil {
+					t.Errorf("%s: %s: no such package folder", where, m[0])
 				}
 			}
 		}
 	}
-	if n < 10 {
-		t.Errorf("only %d make targets named in the READMEs' prose: is the pattern still right?", n)
+	if targets < 10 || pkgs < 5 {
+		t.Errorf("only %d make targets and %d Go packages named in the READMEs' prose: are the patterns still right?", targets, pkgs)
 	}
 }
 
