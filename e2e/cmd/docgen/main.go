@@ -37,8 +37,9 @@ func run() error {
 		fmt.Println(docs.ErrorsReadme + ": the errors table is up to date")
 		return nil
 	}
-	// Written only when it changed, so running it on an up-to-date tree touches nothing.
-	if err := os.WriteFile(docs.ErrorsReadme, updated, 0o644); err != nil {
+	// Written only when it changed, so running it on an up-to-date tree touches nothing. The
+	// file exists, so WriteFile keeps its mode.
+	if err := os.WriteFile(docs.ErrorsReadme, updated, 0o600); err != nil {
 		return err
 	}
 	fmt.Println(docs.ErrorsReadme + ": the errors table is rewritten from the catalogue")
