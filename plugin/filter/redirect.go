@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
 )
 
 // GET verify_redirect_path: the hosted login page step of auth0.js's
@@ -149,20 +149,20 @@ func (h *Stream) errorRedirect(e *apiError) [][2]string {
 
 // respondRedirect is the redirect step's success in respond mode: 302 to the callback with
 // state and the store's redirect_params, plus pass_headers (SPEC 12.5).
-func (h *Stream) respondRedirect(answer jsonread.Value, storeHeaders [][2]string) {
+func (h *Stream) respondRedirect(answer gjson.Result, storeHeaders [][2]string) {
 	var params [][2]string
 	if h.r.params.state != "" {
 		params = append(params, [2]string{"state", h.r.params.state})
 	}
-	rp := answer.Get("redirect_params")
-	if rp.Kind != jsonread.Missing && rp.Kind != jsonread.Object {
+	rp := member(answer, "redirect_params")
+	if rp.Exists() && !rp.IsObject() {
 		h.p.metrics.storeFailures.Increment(1)
 		h.fail(internalError("user store redirect_params is not an object"))
 		return
 	}
-	rp.Members(func(key string, _ int, val jsonread.Value) bool {
-		if val.Kind == jsonread.String {
-			params = append(params, [2]string{key, val.Str()})
+	rp.ForEach(func(key, val gjson.Result) bool {
+		if val.Type == gjson.String {
+			params = append(params, [2]string{key.Str, val.Str})
 		}
 		return true
 	})

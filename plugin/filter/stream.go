@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
 )
 
 // Plugin is the filter for one plugin configuration in one VM.
@@ -259,7 +259,7 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 }
 
 // respond answers 200 with the store's object and the configured pass_headers.
-func (h *Stream) respond(answer jsonread.Value, storeHeaders [][2]string) {
+func (h *Stream) respond(answer gjson.Result, storeHeaders [][2]string) {
 	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
 	h.succeed()
 	if err := h.host.SendResponse(200, headers, bytesOf(answer.Raw)); err != nil {
@@ -281,7 +281,7 @@ func (h *Stream) passHeaders(headers, storeHeaders [][2]string) [][2]string {
 
 // forward lets the request go upstream with identity headers and without the code (the
 // redirect step's code left :path before anything was decided).
-func (h *Stream) forward(answer jsonread.Value) {
+func (h *Stream) forward(answer gjson.Result) {
 	for _, ih := range h.p.cfg.identityHeaders {
 		v, ok := identityValue(ih.field, h.r.tenant, &h.r.params, answer)
 		if !ok {
