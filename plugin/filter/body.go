@@ -50,33 +50,27 @@ type verifyParams struct {
 	redirectURI, state, nonce string
 }
 
-// bodyError is a rejected body. dotted distinguishes SPEC row 5 (a key containing ".") from
-// row 4 (malformed body, duplicate key, too deep, invalid UTF-8).
-type bodyError struct {
-	dotted bool
-	msg    string // the error_description, clear and safe to show the client
-}
-
-func (e *bodyError) Error() string { return e.msg }
-
+// Rejected bodies are SPEC row 4 (malformed body, duplicate key, too deep, invalid UTF-8) with
+// a text that is clear and safe to show the client, or row 5 (a key containing ".").
 var (
-	errNotUTF8   = &bodyError{msg: "body is not valid UTF-8"}
-	errEmptyJSON = &bodyError{msg: "body is empty, it must be a JSON object"}
-	errNotObject = &bodyError{msg: "body must be a JSON object"}
-	errTooDeep   = &bodyError{msg: "JSON body is nested too deep (more than " +
-		strconv.Itoa(maxBodyDepth) + " levels)"}
-	errBadKind = &bodyError{msg: "unsupported body encoding"}
+	errNotUTF8   = newErrorf(ErrInvalidBody, "body is not valid UTF-8")
+	errEmptyJSON = newErrorf(ErrInvalidBody, "body is empty, it must be a JSON object")
+	errNotObject = newErrorf(ErrInvalidBody, "body must be a JSON object")
+	errTooDeep   = newErrorf(ErrInvalidBody, "JSON body is nested too deep (more than "+
+		strconv.Itoa(maxBodyDepth)+" levels)")
+	errBadKind      = newErrorf(ErrInvalidBody, "unsupported body encoding")
+	errDuplicateKey = newErrorf(ErrInvalidBody, "a key is given twice in the JSON body")
+	// errDottedKey never repeats the key: no parameter contains a ".", so the key is the
+	// client's own text, which may hold the code (a JSON body sent as a form makes its whole
+	// text one key).
+	errDottedKey = newError(ErrDottedField)
 )
 
-// errDottedKey never repeats the key: no parameter contains a ".", so the key is the client's
-// own text, which may hold the code (a JSON body sent as a form makes its whole text one key).
-var errDottedKey = &bodyError{dotted: true, msg: dottedKeyMsg}
-
 // parseBody parses and checks a request body and returns the parameters the filter validates.
-// A nil *bodyError means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
+// A nil error means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
 // duplicate key, too deep) anywhere in the body take precedence over row 5 (dotted key), even
 // when the dotted key comes first.
-func parseBody(kind bodyKind, body []byte) (verifyParams, *bodyError) {
+func parseBody(kind bodyKind, body []byte) (verifyParams, *apiError) {
 	switch kind {
 	case bodyJSON:
 		return parseJSONBody(body)
@@ -210,7 +204,7 @@ func (f *fieldSet) params() verifyParams {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-func parseJSONBody(body []byte) (verifyParams, *bodyError) {
+func parseJSONBody(body []byte) (verifyParams, *apiError) {
 	start := skipSpace(body)
 	if start == len(body) {
 		return verifyParams{}, errEmptyJSON
@@ -254,18 +248,18 @@ func parseJSONBody(body []byte) (verifyParams, *bodyError) {
 // it is a parameter the filter reads (SPEC 4 asks for the name; these are the keys where two
 // readers could disagree). Any other key may be a value in the wrong place, the code included,
 // and the code never comes back in an error.
-func checkError(e *jsoncheck.Error) *bodyError {
+func checkError(e *jsoncheck.Error) *apiError {
 	switch {
 	case e.Problem == jsoncheck.NotUTF8:
 		return errNotUTF8
 	case e.Problem == jsoncheck.TooDeep:
 		return errTooDeep
 	case e.Problem == jsoncheck.DuplicateKey && fieldIndex(e.Key) >= 0:
-		return &bodyError{msg: "duplicate key " + strconv.Quote(e.Key) + " in JSON body"}
+		return newErrorf(ErrInvalidBody, "duplicate key "+strconv.Quote(e.Key)+" in JSON body")
 	case e.Problem == jsoncheck.DuplicateKey:
-		return &bodyError{msg: "a key is given twice in the JSON body"}
+		return errDuplicateKey
 	}
-	return &bodyError{msg: "malformed JSON body: " + e.Error()}
+	return newErrorf(ErrInvalidBody, "malformed JSON body: "+e.Error())
 }
 
 func skipSpace(b []byte) int {
@@ -311,13 +305,13 @@ func stripJSONCodeFields(body []byte) []byte {
 // parseFormBody decodes an application/x-www-form-urlencoded body (see eachFormPair). A
 // field given more than once is an array, so for the filter it is not a string (missing; for
 // scope, invalid).
-func parseFormBody(body []byte) (verifyParams, *bodyError) {
+func parseFormBody(body []byte) (verifyParams, *apiError) {
 	var (
 		f         fieldSet
 		hasDotted bool
 	)
 	err := eachFormPair(view(body), func(key string) bool { return fieldIndex(key) >= 0 },
-		func(key, val string) *bodyError {
+		func(key, val string) *apiError {
 			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 			if idx := fieldIndex(key); idx >= 0 {
 				if f[idx].kind == valAbsent {
@@ -343,7 +337,7 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 // decoded key and value must be valid UTF-8 and well escaped, because in forward mode the
 // upstream reads the same text; only the values of keys that keep accepts are handed to fn
 // (the others as ""), so unread values cost no copy.
-func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *bodyError) *bodyError {
+func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *apiError) *apiError {
 	var scratch [128]byte
 	buf := scratch[:0] // reused to decode components that contain escapes
 	for pos := 0; pos < len(s); {
@@ -404,8 +398,8 @@ func eachFormPair(s string, keep func(key string) bool, fn func(key, val string)
 	return nil
 }
 
-func malformedForm(at int) *bodyError {
-	return &bodyError{msg: "malformed form body: invalid percent-escape at byte " + strconv.Itoa(at)}
+func malformedForm(at int) *apiError {
+	return newErrorf(ErrInvalidBody, "malformed form body: invalid percent-escape at byte "+strconv.Itoa(at))
 }
 
 func needsFormUnescape(raw string) bool {

@@ -258,7 +258,7 @@ func TestParseBody(t *testing.T) {
 			got, err := parseBody(tc.kind, []byte(tc.body))
 			if tc.wantErr == "" {
 				if err != nil {
-					t.Fatalf("parseBody(%q) error %q, want %+v", tc.body, err.msg, tc.want)
+					t.Fatalf("parseBody(%q) error %q, want %+v", tc.body, err.description(), tc.want)
 				}
 				if got != tc.want {
 					t.Fatalf("parseBody(%q) = %+v, want %+v", tc.body, got, tc.want)
@@ -268,14 +268,14 @@ func TestParseBody(t *testing.T) {
 			if err == nil {
 				t.Fatalf("parseBody(%q) = %+v, want error %q", tc.body, got, tc.wantErr)
 			}
-			if !strings.HasPrefix(err.msg, tc.wantErr) {
-				t.Fatalf("parseBody(%q) error %q, want prefix %q", tc.body, err.msg, tc.wantErr)
+			if !strings.HasPrefix(err.description(), tc.wantErr) {
+				t.Fatalf("parseBody(%q) error %q, want prefix %q", tc.body, err.description(), tc.wantErr)
 			}
-			if err.dotted != tc.dotted {
-				t.Fatalf("parseBody(%q) dotted = %v, want %v", tc.body, err.dotted, tc.dotted)
+			if (err.kind == ErrDottedField) != tc.dotted {
+				t.Fatalf("parseBody(%q) dotted = %v, want %v", tc.body, err.kind == ErrDottedField, tc.dotted)
 			}
-			if err.Error() != err.msg || !utf8.ValidString(err.msg) {
-				t.Fatalf("bad error text %q", err.msg)
+			if (err.kind != ErrInvalidBody && err.kind != ErrDottedField) || !utf8.ValidString(err.description()) {
+				t.Fatalf("bad error text %q", err.description())
 			}
 			if got != (verifyParams{}) {
 				t.Fatalf("parseBody(%q) returned params %+v with an error", tc.body, got)
@@ -296,7 +296,7 @@ func TestParseBodyDeepIsFast(t *testing.T) {
 	for _, b := range bodies {
 		start := time.Now()
 		_, err := parseBody(bodyJSON, []byte(b))
-		if err == nil || err.dotted {
+		if err == nil || err.kind == ErrDottedField {
 			t.Fatalf("deep body of %d bytes accepted or misclassified: %v", len(b), err)
 		}
 		if d := time.Since(start); d > time.Second {
@@ -331,8 +331,8 @@ func TestParseBodyNeverEchoesCode(t *testing.T) {
 		if err == nil {
 			t.Fatalf("parseBody(%q) accepted", b.body)
 		}
-		if strings.Contains(err.msg, "S3CR3T") {
-			t.Fatalf("error for %q echoes the code: %q", b.body, err.msg)
+		if strings.Contains(err.description(), "S3CR3T") {
+			t.Fatalf("error for %q echoes the code: %q", b.body, err.description())
 		}
 	}
 }

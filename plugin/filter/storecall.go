@@ -11,7 +11,7 @@ import (
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
 
-// MaxAnswerBytes bounds the user store answer the filter reads; a larger one is a store fault.
+// MaxAnswerBytes bounds a callout answer the filter reads; a larger one is a fault of the service.
 const MaxAnswerBytes = 64 << 10
 
 // maxStoreDescription bounds an error_description passed on from the store (SPEC 6).
@@ -59,11 +59,12 @@ func appendCalloutBody(dst []byte, tenantName string, p *verifyParams, ip string
 	return r.AppendJSON(dst)
 }
 
-// storeAnswer is the user store's answer as the host delivered it.
-type storeAnswer struct {
+// callAnswer is a callout's answer as the host delivered it.
+type callAnswer struct {
 	failed   bool // no headers: reset, timeout or unknown cluster
-	tooLarge bool // body over MaxAnswerBytes
+	tooLarge bool // body over MaxAnswerBytes, not read
 	status   string
+	headers  [][2]string
 	body     []byte
 }
 
@@ -71,7 +72,7 @@ type storeAnswer struct {
 // Anything the contract does not name is a 500, so no store fault lets a request through.
 // A store answer is read first-member-wins: duplicate keys are not refused here, since the
 // store, not the client, wrote them.
-func mapAnswer(a storeAnswer) (gjson.Result, *apiError) {
+func mapAnswer(a callAnswer) (gjson.Result, *apiError) {
 	if a.failed {
 		return gjson.Result{}, internalError("user store call failed")
 	}

@@ -25,7 +25,7 @@ func TestIdentityValueIsAMember(t *testing.T) {
 // TestMapAnswerBody: the success body is the store's object as sent, without the whitespace
 // around it.
 func TestMapAnswerBody(t *testing.T) {
-	obj, err := mapAnswer(storeAnswer{status: "200", body: []byte(" \n{\"user_id\":\"u\"} \r\n")})
+	obj, err := mapAnswer(callAnswer{status: "200", body: []byte(" \n{\"user_id\":\"u\"} \r\n")})
 	if err != nil || obj.Raw != `{"user_id":"u"}` {
 		t.Fatalf("mapAnswer = %q, %v", obj.Raw, err)
 	}
