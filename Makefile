@@ -47,6 +47,12 @@ e2e: build envoy ratelimit
 run: build envoy
 	$(GO) run ./e2e/cmd/run -envoy $(ENVOY_BIN) $(RUNFLAGS)
 
+# run-fleet starts the same stack as a fleet: two Envoy replicas (127.0.0.1:10000 and :10001,
+# admins :9901 and :9902, 2 workers each) in front of one user store, with Envoy's rate-limit
+# service and Redis on free loopback ports (e2e/ratelimitrun). Ctrl-C stops every process.
+run-fleet: build envoy ratelimit
+	$(GO) run ./e2e/cmd/run -envoy $(ENVOY_BIN) -fleet $(RUNFLAGS)
+
 # run-lite is the same stack with our wazero host in place of Envoy: no Python needed.
 run-lite: build
 	$(GO) run ./e2e/cmd/run $(RUNFLAGS)
