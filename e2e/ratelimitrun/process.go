@@ -81,6 +81,7 @@ func (p *process) stop(sig syscall.Signal) {
 		return
 	}
 	_ = p.cmd.Process.Signal(sig)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused program handles SIGTERM only once it runs
 	select {
 	case <-p.exited:
 	case <-time.After(10 * time.Second):
@@ -155,6 +156,22 @@ func (r *restartable) Kill() {
 	if p := r.current(); p != nil {
 		p.stop(syscall.SIGKILL)
 	}
+}
+
+// Pause stops the program (SIGSTOP) without closing anything: connections are still
+// accepted by the kernel, and nothing is answered until Resume. A service slower than any
+// timeout, for as long as the test wants.
+func (r *restartable) Pause() error { return r.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused program go on (SIGCONT): it answers what waited, late.
+func (r *restartable) Resume() error { return r.signal(syscall.SIGCONT) }
+
+func (r *restartable) signal(sig syscall.Signal) error {
+	p := r.current()
+	if p == nil || !p.running() {
+		return fmt.Errorf("%s is not running", r.name)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // Restart stops the program if it runs and starts it again, waiting until it is ready.
