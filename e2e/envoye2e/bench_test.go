@@ -85,7 +85,9 @@ descriptors:
 	})
 	for i, name := range []string{"global-off", "global-on"} {
 		keepAlive := &http.Client{Timeout: 10 * time.Second}
-		b.Run(name, func(b *testing.B) { latencies(b, keepAlive, s.envoys[i].URL, verifyBody("s-200@e2e.test", "123456"), 200) })
+		b.Run(name, func(b *testing.B) {
+			latencies(b, keepAlive, s.envoys[i].URL, verifyBody("s-200@e2e.test", "123456"), 200)
+		})
 	}
 }
 
