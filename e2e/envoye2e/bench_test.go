@@ -1,6 +1,7 @@
 package envoye2e
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -139,4 +140,36 @@ func rssKiB(b *testing.B, pid int) int {
 	}
 	b.Fatal("no VmRSS")
 	return 0
+}
+
+// BenchmarkFleetStoreHits counts the wrong guesses at one user's code that reach the user
+// store when a client sends 30 of them from one address: to one replica or alternating
+// between two, without and with attack_protection.global (SPEC 14). Each sub-benchmark runs
+// its 30 guesses once per iteration, with another user each time:
+//
+//	go test -run '^$' -bench FleetStoreHits -benchtime 1x ./e2e/envoye2e
+func BenchmarkFleetStoreHits(b *testing.B) {
+	for _, global := range []bool{false, true} {
+		config := e2eConfig
+		if global {
+			config = globalConfig(false)
+		}
+		s := startStack(b, stackOptions{replicas: 2, config: config, rateLimit: &ratelimitrun.Options{}})
+		s.addUser(b, "known@e2e.test", "u-known")
+		for _, replicas := range []int{1, 2} {
+			b.Run(fmt.Sprintf("global=%v/replicas=%d", global, replicas), func(b *testing.B) {
+				hits, n := 0, 0
+				for b.Loop() {
+					n++
+					c := clientFrom(fmt.Sprintf("127.%d.%d.%d", 8+replicas, n/250, n%250+1)) // a fresh address and user each time
+					before := s.storeHit.get()
+					for i := range 30 {
+						s.verifyOn(b, s.envoys[i%replicas], c, verifyBody(fmt.Sprintf("guess%d@e2e.test", n), "000000"))
+					}
+					hits += s.storeHit.get() - before
+				}
+				b.ReportMetric(float64(hits)/float64(n), "store-hits/30-guesses")
+			})
+		}
+	}
 }

@@ -94,7 +94,8 @@ func TestFleet(t *testing.T) {
 		bootstrap: exactBalance,
 		rateLimit: &ratelimitrun.Options{LogLevel: "debug", StatsEach: 500 * time.Millisecond},
 	})
-	userLimit, ipLimit := 10, 100 // envoy/ratelimit/passwordless_verify.yaml (checked in e2e/ratelimitrun)
+	userLimit, ipLimit := 10, 100             // envoy/ratelimit/passwordless_verify.yaml (checked in e2e/ratelimitrun)
+	s.addUser(t, "known@e2e.test", "u-known") // the store then knows the connection: other users are wrong guesses
 	const code = "918273"
 
 	t.Run("guesses spread over the replicas", func(t *testing.T) {
@@ -278,6 +279,7 @@ descriptors:
 `)},
 	})
 	open, deny := s.envoys[0], s.envoys[1]
+	s.addUser(t, "known@e2e.test", "u-known")
 	rl := s.rl
 	const maxAttempts = 10 // envoy/local.yaml
 	n := 0

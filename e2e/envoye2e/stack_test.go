@@ -109,7 +109,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			Upstream:     upstreamURL,
 			Edit:         edit,
 			Log:          s.log,
-			StartTimeout: 30 * time.Second,
+			StartTimeout: 2 * time.Minute, // a loaded machine compiles the module slowly
 		})
 		if s.startErr = err; err != nil {
 			if o.noStart {
