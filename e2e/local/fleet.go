@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// DemoMaxAttempts is attack_protection.max_attempts of envoy/local.yaml, and the limit per user
+// and address of envoy/ratelimit/passwordless_verify.yaml.
+const DemoMaxAttempts = 10
+
 // WalkthroughRounds is how many rounds of wrong guesses the fleet walkthrough sends, one to
 // each replica per round: 30 guesses over two replicas.
 const WalkthroughRounds = 15

@@ -43,9 +43,9 @@ func startFleet(t *testing.T) (*Stack, *envoyrun.LogBuffer) {
 }
 
 // TestFleetWalkthrough runs the fleet walkthrough's loop as make run-fleet prints it: 30
-// wrong guesses alternating between the two replicas. Each replica counts only the failures it
-// saw, so the fleet lets max_attempts (10) reach the store per replica: 20 answers of 401
-// before the 429s.
+// wrong guesses alternating between the two replicas. The rate-limit service counts for the
+// whole fleet: the first max_attempts (10) reach the store and get 401, the rest 429, where
+// each replica alone would let 10 through (20 in all).
 func TestFleetWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("the walkthrough uses curl")
@@ -58,7 +58,8 @@ func TestFleetWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := strings.TrimSpace(strings.Repeat("401 ", 20) + strings.Repeat("429 ", 10))
+	guesses := WalkthroughRounds * len(st.Envoys)
+	want := strings.TrimSpace(strings.Repeat("401 ", DemoMaxAttempts) + strings.Repeat("429 ", guesses-DemoMaxAttempts))
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("statuses:\n%s\nwant\n%s", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -237,5 +238,36 @@ func TestPluginConfig(t *testing.T) {
 	}
 	if _, err := PluginConfig(nil, "both"); err == nil {
 		t.Error("mode both: no error")
+	}
+}
+
+// TestWithGlobal: make run-fleet's configuration is make run's with attack_protection.global
+// added, and nothing else changed.
+func TestWithGlobal(t *testing.T) {
+	base, err := EnvoyPluginConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := WithGlobal(base, FleetGlobal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b, f map[string]any
+	if err := json.Unmarshal(base, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(fleet, &f); err != nil {
+		t.Fatal(err)
+	}
+	ap := f["attack_protection"].(map[string]any)
+	if g, ok := ap["global"].(map[string]any); !ok || g["cluster"] != RateLimitCluster || len(g) != 1 {
+		t.Errorf("attack_protection.global = %v", ap["global"])
+	}
+	delete(ap, "global")
+	if !reflect.DeepEqual(b, f) {
+		t.Errorf("more than global changed:\n%s\n%s", base, fleet)
+	}
+	if _, err := WithGlobal([]byte(`{"attack_protection":7}`), FleetGlobal); err == nil || !strings.Contains(err.Error(), "attack_protection: must be an object") {
+		t.Errorf("attack_protection not an object: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ type Options struct {
 	UserStore string // the user store address; must be loopback (its admin surface is open)
 	DataDir   string // holds userstore.db and outbox.jsonl; created private if missing
 	Wasm      []byte // plugin.wasm, for our host
-	Config    []byte // plugin configuration; nil is ExampleConfig, or envoy/local.yaml's with Envoy
+	Config    []byte // plugin configuration; nil is ExampleConfig, or envoy/local.yaml's with Envoy (and FleetGlobal with RateLimit)
 	Mode      string // ModeAsConfigured, ModeRespond or ModeForward
 	Workers   int    // VMs, like Envoy worker threads; 0 is 2
 	Log       io.Writer
@@ -117,6 +117,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Envoy != "" && opts.Config == nil {
 		if opts.Config, err = EnvoyPluginConfig(); err != nil {
 			return nil, err
+		}
+		// A fleet shares its limits through the rate-limit service (make run-fleet).
+		if opts.RateLimit != nil {
+			if opts.Config, err = WithGlobal(opts.Config, FleetGlobal); err != nil {
+				return nil, err
+			}
 		}
 	}
 	pluginCfg, err := PluginConfig(opts.Config, opts.Mode)

@@ -160,11 +160,13 @@ func printFleetWalkthrough(w io.Writer, st *local.Stack) {
 Try it (Ctrl-C stops every process):
 
   # %d wrong guesses at the demo user's code, alternating between the replicas, each
-  # answer's status in a row:
+  # answer's status in a row. Both replicas ask the rate-limit service first
+  # (attack_protection.global): the first %d reach the store and get 401, the rest 429,
+  # where two replicas on their own would let %d through.
 %s
 `, st.UserStoreURL, st.DBPath, rl.Service.URL, rl.Service.DebugURL, rl.Service.GRPCAddr, rl.Redis.Addr,
 		st.RateLimitLog, st.UpstreamURL, st.OutboxPath,
-		local.WalkthroughRounds*len(st.Envoys), indent(local.FleetGuesses(st.FrontURLs(), local.WalkthroughRounds), "  "))
+		local.WalkthroughRounds*len(st.Envoys), local.DemoMaxAttempts, local.DemoMaxAttempts*len(st.Envoys), indent(local.FleetGuesses(st.FrontURLs(), local.WalkthroughRounds), "  "))
 }
 
 func indent(s, prefix string) string {
