@@ -57,9 +57,9 @@ func (p *process) waitReady(ctx context.Context, ready func(context.Context) err
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("%s exited before it was ready (%v); its last lines:\n%s", p.name, p.err, p.tail.String())
+			return fmt.Errorf("%s exited before it was ready (%w); its last lines:\n%s", p.name, p.err, p.tail.String())
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last try: %v); its last lines:\n%s", p.name, ctx.Err(), err, p.tail.String())
+			return fmt.Errorf("%s not ready: %w (last try: %w); its last lines:\n%s", p.name, ctx.Err(), err, p.tail.String())
 		case <-tick.C:
 		}
 	}

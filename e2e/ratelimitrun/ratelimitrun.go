@@ -41,7 +41,7 @@ func Binaries() (service, redis string, err error) {
 	}
 	for _, p := range []*string{&service, &redis} {
 		if *p, err = exec.LookPath(*p); err != nil {
-			return "", "", fmt.Errorf("%w (%v)", ErrMissing, err)
+			return "", "", fmt.Errorf("%w (%w)", ErrMissing, err)
 		}
 	}
 	return service, redis, nil
