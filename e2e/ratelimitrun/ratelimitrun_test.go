@@ -211,7 +211,7 @@ func TestServiceRestartKeepsCounts(t *testing.T) {
 		}
 		st.Service.Kill()
 		if _, err := st.Service.Ask(ctx, body); !errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("killed service: %v, want connection refused", err)
+			return fmt.Errorf("killed service: %w, want connection refused", err)
 		}
 		if err := st.Service.Restart(ctx); err != nil {
 			return err
