@@ -356,33 +356,29 @@ descriptors:
 			t.Fatalf("%d store calls after the client left", got-hits)
 		}
 		// The three attempts were given back: all of max_attempts still reach the store.
-		leaver = clientFrom("127.0.5.2")
-		for i := range maxAttempts + 1 {
-			a := s.verifyOn(t, open, leaver, verifyBody(u, "000000"))
-			want := 401
-			if i == maxAttempts {
-				want = 429
-			}
-			if a.status != want {
-				t.Fatalf("guess %d after three clients left: %d %s, want %d", i+1, a.status, a.body, want)
-			}
-		}
+		s.guessUntilBlocked(t, open, clientFrom("127.0.5.2"), u, maxAttempts)
 	})
 
 	t.Run("service down", func(t *testing.T) {
 		rl.Service.Kill()
 		failedCall(t)
 		// failure_mode_deny false: the local limits of SPEC 7 still hold.
-		u := user()
-		for i := range maxAttempts + 1 {
-			a := s.verifyOn(t, open, c, verifyBody(u, "000000"))
-			want := 401
-			if i == maxAttempts {
-				want = 429
-			}
-			if a.status != want {
-				t.Fatalf("guess %d with the service down: %d %s, want %d", i+1, a.status, a.body, want)
-			}
-		}
+		s.guessUntilBlocked(t, open, c, user(), maxAttempts)
 	})
+}
+
+// guessUntilBlocked sends wrong guesses for user to one replica: the first n must reach the
+// store (401), the next must get 429.
+func (s *stack) guessUntilBlocked(t *testing.T, e *envoyrun.Envoy, c *http.Client, user string, n int) {
+	t.Helper()
+	for i := range n + 1 {
+		a := s.verifyOn(t, e, c, verifyBody(user, "000000"))
+		want := 401
+		if i == n {
+			want = 429
+		}
+		if a.status != want {
+			t.Fatalf("guess %d: %d %s, want %d", i+1, a.status, a.body, want)
+		}
+	}
 }

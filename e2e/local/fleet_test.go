@@ -1,45 +1,23 @@
 package local
 
 import (
-	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/passwordless-verify/filter/e2e/envoyrun"
 	"github.com/passwordless-verify/filter/e2e/ratelimitrun"
 )
 
 // startFleet starts what make run-fleet starts, on free ports: two Envoy replicas with two
 // workers each, one store, the rate-limit service and Redis.
-func startFleet(t *testing.T) (*Stack, *envoyrun.LogBuffer) {
+func startFleet(t *testing.T) *Stack {
 	t.Helper()
-	bin := envoyrun.Require(t)
 	ratelimitrun.Require(t)
-	logs := &envoyrun.LogBuffer{}
-	st, err := Start(context.Background(), Options{
-		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", UserStore: "127.0.0.1:0",
-		DataDir: filepath.Join(t.TempDir(), "data"), Envoy: bin, WasmPath: wasmPath,
-		Replicas:  []Replica{{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}},
-		RateLimit: &ratelimitrun.Options{},
-		Log:       logs,
+	st, _ := startWith(t, true, func(o *Options) {
+		o.Replicas = []Replica{{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}}
+		o.RateLimit = &ratelimitrun.Options{}
 	})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := st.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack log:\n%s", logs)
-		}
-	})
-	return st, logs
+	return st
 }
 
 // TestFleetWalkthrough runs the fleet walkthrough's loop as make run-fleet prints it: 30
@@ -50,7 +28,7 @@ func TestFleetWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("the walkthrough uses curl")
 	}
-	st, _ := startFleet(t)
+	st := startFleet(t)
 	if len(st.Envoys) != 2 || st.Workers != 2 {
 		t.Fatalf("%d replicas with %d workers each, want 2 with 2", len(st.Envoys), st.Workers)
 	}

@@ -34,14 +34,21 @@ func fronts(t *testing.T, f func(t *testing.T, envoy bool)) {
 // and about 20 under -race).
 func startStack(t *testing.T, envoy bool, mode string) (*Stack, *envoyrun.LogBuffer) {
 	t.Helper()
+	return startWith(t, envoy, func(o *Options) { o.Mode = mode })
+}
+
+// startWith starts a stack on free ports with the options edit sets.
+func startWith(t *testing.T, envoy bool, edit func(*Options)) (*Stack, *envoyrun.LogBuffer) {
+	t.Helper()
 	wasm, err := os.ReadFile(wasmPath)
 	if err != nil {
 		t.Fatalf("%v: build the plugin first (make build; make test does it)", err)
 	}
 	opts := Options{
 		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", UserStore: "127.0.0.1:0",
-		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm, Mode: mode,
+		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm,
 	}
+	edit(&opts)
 	if envoy {
 		opts.Envoy, opts.WasmPath = envoyrun.Require(t), wasmPath
 	}
@@ -52,7 +59,7 @@ func startStack(t *testing.T, envoy bool, mode string) (*Stack, *envoyrun.LogBuf
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := st.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
