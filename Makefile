@@ -75,7 +75,7 @@ browser: build envoy
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \
 	./plugin/filter:FuzzAppendQuoteSafe \
-	./shared/storewire:FuzzAppendJSON ./shared/storewire:FuzzAppendString ./shared/jsonread:FuzzParse
+	./shared/storewire:FuzzAppendJSON ./shared/storewire:FuzzAppendString ./shared/jsoncheck:FuzzCheck
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
