@@ -294,3 +294,27 @@ func TestGlobalRedirectStep(t *testing.T) {
 		}
 	})
 }
+
+// TestGlobalUnknownCluster: a cluster Envoy does not have refuses the dispatch; that is a
+// failed call like any other.
+func TestGlobalUnknownCluster(t *testing.T) {
+	for _, deny := range []bool{false, true} {
+		t.Run("failure_mode_deny="+strconv.FormatBool(deny), func(t *testing.T) {
+			vmTest(t, func(t *testing.T, h *harness) {
+				vm, store := startGlobal(t, h, "", `{"cluster":"no-such-cluster","failure_mode_deny":`+strconv.FormatBool(deny)+`}`, &rlService{})
+				got := vm.do(t, acme(validBody))
+				if deny {
+					checkError(t, got, filter.ErrServer, "")
+				} else {
+					checkError(t, got, filter.ErrWrongCode, "")
+				}
+				if asked := store.calls.Load() == 1; asked == deny {
+					t.Errorf("store asked: %v", asked)
+				}
+				if n := vm.counter(t, "passwordless_verify.global_failures"); n != 1 {
+					t.Errorf("global_failures %d, want 1", n)
+				}
+			})
+		})
+	}
+}
