@@ -318,3 +318,24 @@ func TestGlobalUnknownCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobalLogLines: a refusal's line names the outcome as usual and says the limit was the
+// fleet's; a failed call is logged; no line holds the username or the code.
+func TestGlobalLogLines(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		svc := &rlService{status: "429", body: rlOverKey}
+		vm, _ := startGlobal(t, h, "", `{"cluster":"ratelimit"}`, svc)
+		vm.do(t, acme(validBody))
+		svc.set("400", rlNoRedis)
+		vm.do(t, acme(validBody))
+		all := strings.Join(vm.logs(), "\n")
+		for _, want := range []string{"outcome=too_many_attempts", "fleet-wide limit", "rate-limit service answered 400"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no %q in the logs:\n%s", want, all)
+			}
+		}
+		if strings.Contains(all, "a@example.com") || strings.Contains(all, "123456") {
+			t.Errorf("the username or the code in the logs:\n%s", all)
+		}
+	})
+}

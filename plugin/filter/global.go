@@ -177,7 +177,8 @@ func (h *Stream) onGlobalAnswer(att attempt, ip string, a callAnswer) {
 func (h *Stream) globalRefused(att attempt, kind ErrorKind) {
 	h.p.metrics.globalOverLimit.Increment(1)
 	h.giveBack(att)
-	h.fail(newError(kind))
+	// The reason tells the log reader this was the fleet's limit, not this proxy's.
+	h.fail(&apiError{kind: kind, logReason: "over a fleet-wide limit of the rate-limit service"})
 }
 
 // globalFailed follows failure_mode_deny: on to the store (section 7 still holds locally), or
