@@ -193,6 +193,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(testConfig))
 	f.Add([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"}}`))
 	f.Add([]byte(`{"tenants":{"acme":{"clients":{"c":{"connections":["x"]}}}}}`))
+	f.Add([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"attack_protection":{"global":{"cluster":"rl","timeout_ms":50}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parseConfig(data)
 		switch {
@@ -200,6 +201,8 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("config %v with error %q", c, err)
 		case err == nil && (len(c.tenants) == 0 || c.userStore.cluster == "" || c.userStore.authority == ""):
 			t.Fatalf("accepted without its required fields: %+v", c)
+		case err == nil && c.global != nil && (c.global.cluster == "" || c.global.authority == "" || c.global.domain == "" || c.global.timeoutMS == 0):
+			t.Fatalf("global accepted without its required fields: %+v", c.global)
 		}
 	})
 }
