@@ -131,7 +131,8 @@ func TestGlobalAnswers(t *testing.T) {
 		{name: "200 oversized", status: "200", body: `{"overallCode":"OK","pad":"` + strings.Repeat("x", filter.MaxAnswerBytes) + `"}`, failed: true},
 		{name: "200 empty", status: "200", body: ``, failed: true},
 		{name: "reset", err: errors.New("connection reset"), failed: true},
-		{name: "slower than timeout_ms", status: "200", body: rlOK, delay: time.Second, failed: true},
+		// Longer than the native harness's own callout timeout too, where proxytest has no timeout_ms.
+		{name: "slower than timeout_ms", status: "200", body: rlOK, delay: 2 * filter.DefaultTimeoutMS * time.Millisecond, failed: true},
 	}
 	for _, deny := range []bool{false, true} {
 		t.Run("failure_mode_deny="+strconv.FormatBool(deny), func(t *testing.T) {
@@ -336,6 +337,48 @@ func TestGlobalLogLines(t *testing.T) {
 		}
 		if strings.Contains(all, "a@example.com") || strings.Contains(all, "123456") {
 			t.Errorf("the username or the code in the logs:\n%s", all)
+		}
+	})
+}
+
+// clientLeaves sends r, and the client goes away before any answer of a call it made: the
+// stream ends (proxy_on_log, proxy_on_delete), then its calls complete against a context that
+// is gone, which the SDK drops.
+func clientLeaves(t *testing.T, vm filterVM, r request) {
+	t.Helper()
+	switch v := vm.(type) {
+	case *nativeVM:
+		s := v.send(t, r)
+		v.host.CompleteHttpContext(s.id)
+		for _, a := range v.host.GetCalloutAttributesFromContext(s.id) {
+			v.deliver(a)
+		}
+	case *wasmVM:
+		if _, err := v.send(t, r).Finish(context.Background()); err != nil {
+			t.Fatalf("wasm VM: %v", err)
+		}
+	}
+}
+
+// TestGlobalClientLeavesDuringTheCall: a client gone while the service is asked causes no
+// store call, and its attempt is given back: with max_attempts 1 the next attempt reaches
+// the store. (One gone during the store call leaves it taken, SPEC 7: see the filter's
+// TestGlobalClientLeaves.)
+func TestGlobalClientLeavesDuringTheCall(t *testing.T) {
+	vmTest(t, func(t *testing.T, h *harness) {
+		svc := &rlService{status: "200", body: rlOK}
+		vm, store := startGlobal(t, h, `"max_attempts": 1`, `{"cluster":"ratelimit"}`, svc)
+		clientLeaves(t, vm, acme(validBody))
+		if n := store.calls.Load(); n != 0 {
+			t.Fatalf("%d store calls after the client left during the service's call", n)
+		}
+		if n := svc.count(); n != 1 {
+			t.Fatalf("%d calls to the service, want 1", n)
+		}
+		checkError(t, vm.do(t, acme(validBody)), filter.ErrWrongCode, "") // the attempt came back
+		checkError(t, vm.do(t, acme(validBody)), filter.ErrTooManyAttempts, "")
+		if n := store.calls.Load(); n != 1 {
+			t.Fatalf("%d store calls, want 1", n)
 		}
 	})
 }
