@@ -151,7 +151,7 @@ func TestGlobalAnswers(t *testing.T) {
 						default:
 							checkError(t, got, filter.ErrWrongCode, "")
 						}
-						if want := !c.refusal && !(c.failed && deny); asked != want {
+						if want := !c.refusal && (!c.failed || !deny); asked != want {
 							t.Errorf("store asked: %v, want %v", asked, want)
 						}
 						if svc.count() != 1 {
