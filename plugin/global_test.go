@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -105,6 +106,7 @@ func TestGlobalAnswers(t *testing.T) {
 		status, body string
 		err          error
 		delay        time.Duration
+		cluster      string // "" is the service's; another one Envoy does not have refuses the dispatch
 		// refusal: 429 with overLimit's text. failed: the call failed, so the store is asked
 		// (it answers every code wrong), or with failure_mode_deny the answer is 500.
 		refusal   bool
@@ -131,6 +133,7 @@ func TestGlobalAnswers(t *testing.T) {
 		{name: "200 oversized", status: "200", body: `{"overallCode":"OK","pad":"` + strings.Repeat("x", filter.MaxAnswerBytes) + `"}`, failed: true},
 		{name: "200 empty", status: "200", body: ``, failed: true},
 		{name: "reset", err: errors.New("connection reset"), failed: true},
+		{name: "unknown cluster", cluster: "no-such-cluster", failed: true},
 		// Longer than the native harness's own callout timeout too, where proxytest has no timeout_ms.
 		{name: "slower than timeout_ms", status: "200", body: rlOK, delay: 2 * filter.DefaultTimeoutMS * time.Millisecond, failed: true},
 	}
@@ -140,7 +143,8 @@ func TestGlobalAnswers(t *testing.T) {
 				for _, c := range cases {
 					t.Run(c.name, func(t *testing.T) {
 						svc := &rlService{status: c.status, body: c.body, err: c.err, delay: c.delay}
-						vm, store := startGlobal(t, h, "", `{"cluster":"ratelimit","timeout_ms":100,"failure_mode_deny":`+strconv.FormatBool(deny)+`}`, svc)
+						cluster := cmp.Or(c.cluster, "ratelimit")
+						vm, store := startGlobal(t, h, "", `{"cluster":"`+cluster+`","timeout_ms":100,"failure_mode_deny":`+strconv.FormatBool(deny)+`}`, svc)
 						got := vm.do(t, acme(validBody))
 						asked := store.calls.Load() == 1
 						switch {
@@ -154,8 +158,8 @@ func TestGlobalAnswers(t *testing.T) {
 						if want := !c.refusal && (!c.failed || !deny); asked != want {
 							t.Errorf("store asked: %v, want %v", asked, want)
 						}
-						if svc.count() != 1 {
-							t.Errorf("%d calls to the service, want 1", svc.count())
+						if want := map[bool]int{true: 1}[c.cluster == ""]; svc.count() != want {
+							t.Errorf("%d calls to the service, want %d", svc.count(), want)
 						}
 						over, failures := uint64(0), uint64(0)
 						if c.refusal {
@@ -294,30 +298,6 @@ func TestGlobalRedirectStep(t *testing.T) {
 			t.Error("the store was asked")
 		}
 	})
-}
-
-// TestGlobalUnknownCluster: a cluster Envoy does not have refuses the dispatch; that is a
-// failed call like any other.
-func TestGlobalUnknownCluster(t *testing.T) {
-	for _, deny := range []bool{false, true} {
-		t.Run("failure_mode_deny="+strconv.FormatBool(deny), func(t *testing.T) {
-			vmTest(t, func(t *testing.T, h *harness) {
-				vm, store := startGlobal(t, h, "", `{"cluster":"no-such-cluster","failure_mode_deny":`+strconv.FormatBool(deny)+`}`, &rlService{})
-				got := vm.do(t, acme(validBody))
-				if deny {
-					checkError(t, got, filter.ErrServer, "")
-				} else {
-					checkError(t, got, filter.ErrWrongCode, "")
-				}
-				if asked := store.calls.Load() == 1; asked == deny {
-					t.Errorf("store asked: %v", asked)
-				}
-				if n := vm.counter(t, "passwordless_verify.global_failures"); n != 1 {
-					t.Errorf("global_failures %d, want 1", n)
-				}
-			})
-		})
-	}
 }
 
 // TestGlobalLogLines: a refusal's line names the outcome as usual and says the limit was the
