@@ -4,6 +4,9 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # A count, not a duration: with a duration Go 1.26's fuzz coordinator can fail a target with a
 # bare "context deadline exceeded" as the time runs out (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 200000x
+# The Envoy suite, with its fleets of two Envoys, can pass go test's default of 10 minutes on a
+# busy machine.
+TEST_TIMEOUT ?= 20m
 
 .PHONY: build envoy ratelimit wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser
 
@@ -35,12 +38,12 @@ ratelimit:
 test: build
 	@$(MAKE) --no-print-directory envoy || echo "make: could not install Envoy; the Envoy tests will skip, or fail in CI"
 	@$(MAKE) --no-print-directory ratelimit || echo "make: could not install Redis or the rate-limit service; their tests will skip, or fail in CI"
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy, and the real
 # rate-limit service with Redis (e2e/ratelimitrun).
 e2e: build envoy ratelimit
-	$(GO) test -count=1 ./e2e/envoye2e/ ./e2e/ratelimitrun/
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/envoye2e/ ./e2e/ratelimitrun/
 
 # run starts the product locally: the real Envoy with plugin.wasm (envoy/local.yaml), the
 # reference user store and an echo upstream, on loopback (e2e/cmd/run). RUNFLAGS='-mode forward'.
