@@ -16,13 +16,6 @@ import (
 // notRunMark opens a sh block whose commands the tests cannot run; the rest of the line says why.
 const notRunMark = "# Not run by the tests:"
 
-// pendingTargets are make targets the READMEs name before they exist in this tree, built on
-// another branch. Until then the test skips their commands outside CI; in CI a README that
-// names a missing target fails. Delete an entry once its target has landed.
-var pendingTargets = map[string]string{
-	"run-fleet": "the fleet stack of SPEC 14 (issue 15)",
-}
-
 // command is one command of a sh block: continuation lines joined, comments removed.
 type command struct {
 	block block
@@ -249,15 +242,7 @@ func checkNames(t *testing.T, root string, mk makefile, c command) bool {
 
 func missingTarget(t *testing.T, c command, target string) {
 	t.Helper()
-	why, pending := pendingTargets[target]
-	switch {
-	case !pending:
-		t.Errorf("%s: the Makefile has no target %q", c, target)
-	case os.Getenv("CI") != "":
-		t.Errorf("%s: the Makefile has no target %q yet (%s); in CI a README may not name it", c, target, why)
-	default:
-		t.Logf("%s: not checked: the Makefile has no target %q yet (%s); CI fails on it", c, target, why)
-	}
+	t.Errorf("%s: the Makefile has no target %q", c, target)
 }
 
 // TestNamesInProse: the make targets and Go packages the READMEs' prose names in code spans
