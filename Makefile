@@ -107,7 +107,7 @@ check: lint test fuzz
 # route and scoped to its routes, and the ext_authz peer with e2e/authzpeer's service; it says
 # why it skips where Envoy or wrk is missing), and last the ratio tables and the issues' goals,
 # each met or missed and why (e2e/cmd/benchreport). Not part of check. Dated results are kept
-# in e2e/bench/results/. See "Performance: how it is measured" in README.md.
+# in e2e/bench/results/. See "Performance: how it is measured" in e2e/README.md.
 BENCHFLAGS ?= -count=3
 BENCH_PKGS = ./plugin/... ./shared/... ./e2e/wasmhost ./e2e/bench
 ENVOYBENCHFLAGS ?=
