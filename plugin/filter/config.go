@@ -54,6 +54,7 @@ type config struct {
 	mode                 string
 	passHeaders          []string
 	identityHeaders      []identityHeader
+	logRequests          bool // an info line per handled request (SPEC 10)
 }
 
 type tenant struct {
@@ -120,6 +121,9 @@ func parseConfig(data []byte) (*config, error) {
 		"user_store":        c.parseUserStore,
 		"attack_protection": c.parseAttackProtection,
 		"on_success":        c.parseOnSuccess,
+		"log_requests": func(f string, v gjson.Result) error {
+			return boolean(f, v, &c.logRequests)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -254,13 +258,7 @@ func parseConnection(field string, v gjson.Result) (connection, error) {
 	conn := connection{enabled: true}
 	err := object(v, field, map[string]func(string, gjson.Result) error{
 		"strategy": func(f string, v gjson.Result) error { return str(f, v, &conn.strategy) },
-		"enabled": func(f string, v gjson.Result) error {
-			if !v.IsBool() {
-				return errors.New(f + ": must be true or false")
-			}
-			conn.enabled = v.Type == gjson.True
-			return nil
-		},
+		"enabled":  func(f string, v gjson.Result) error { return boolean(f, v, &conn.enabled) },
 	})
 	if err == nil && conn.strategy == "" {
 		err = errors.New(field + ".strategy: required")
@@ -386,6 +384,14 @@ func str(field string, v gjson.Result, dst *string) error {
 		return errors.New(field + ": must be a string")
 	}
 	*dst = v.Str
+	return nil
+}
+
+func boolean(field string, v gjson.Result, dst *bool) error {
+	if !v.IsBool() {
+		return errors.New(field + ": must be true or false")
+	}
+	*dst = v.Type == gjson.True
 	return nil
 }
 
