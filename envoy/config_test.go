@@ -32,6 +32,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
@@ -168,6 +169,10 @@ func wantProblem(t *testing.T, err error, want string) {
 // packed in an Any inside it, recursively. The generated ValidateAll stops at an Any; Envoy
 // does not, so neither may this check.
 func validateTree(m proto.Message) error {
+	if fc, ok := m.(*routev3.FilterConfig); ok && proto.Size(fc.GetConfig()) == 0 {
+		// config: {} only enables a filter that is disabled by default; Envoy takes it as such.
+		return fc.ValidateAll()
+	}
 	var errs []error
 	if v, ok := m.(interface{ ValidateAll() error }); ok {
 		if err := v.ValidateAll(); err != nil {
@@ -451,13 +456,16 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 			}
 		}
 	}
-	if vhs := hcm.GetRouteConfig().GetVirtualHosts(); len(vhs) != 1 || !slices.Equal(vhs[0].GetDomains(), []string{"*"}) ||
-		len(vhs[0].GetRoutes()) == 0 || vhs[0].GetRoutes()[0].GetMatch().GetPrefix() != "/" {
-		ps.addf("routes: want one virtual host for * whose first route matches the prefix /")
+	vhs := hcm.GetRouteConfig().GetVirtualHosts()
+	if len(vhs) != 1 || !slices.Equal(vhs[0].GetDomains(), []string{"*"}) ||
+		len(vhs[0].GetRoutes()) == 0 || vhs[0].GetRoutes()[len(vhs[0].GetRoutes())-1].GetMatch().GetPrefix() != "/" {
+		ps.addf("routes: want one virtual host for * whose last route matches the prefix /")
 	}
+	checkHardening("http connection manager", hcm, &ps)
 
 	wasmAt, routerAt := -1, -1
 	var wasm wasmfilterv3.Wasm
+	var wasmFilter *hcmv3.HttpFilter
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
 		switch {
@@ -465,7 +473,7 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 			if wasmAt >= 0 {
 				ps.addf("http filters: more than one Wasm filter")
 			}
-			wasmAt = i
+			wasmAt, wasmFilter = i, f
 			if err := f.GetTypedConfig().UnmarshalTo(&wasm); err != nil {
 				return nil, err
 			}
@@ -502,6 +510,12 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 		}
 		run.clusters = clusterNames
 		run.checkVerifies(t, &ps)
+		if !wasmFilter.GetDisabled() {
+			ps.addf("http filters: the Wasm filter is not disabled: the VM runs on every request, not only on the routes that enable it")
+		}
+		if len(vhs) == 1 {
+			checkScoping(envoyRoutes(vhs[0], wasmFilter.GetName(), wasmFilter.GetDisabled(), &ps), run.config, &ps)
+		}
 	}
 	return facts, ps.err()
 }
@@ -510,6 +524,22 @@ func TestEnvoyBootstrap(t *testing.T) {
 	j := readJSON(t, "envoy.yaml")
 	if _, err := checkEnvoy(t, j); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// local.yaml (make run and the Envoy e2e tests) serves the same HTTP as envoy.yaml: its
+// listener's filters, routes included, differ only in where the module is read from. So the
+// checks above, and the real-Envoy tests run on local.yaml, speak for both.
+func TestLocalBootstrapMatches(t *testing.T) {
+	filters := func(name string) any {
+		m := decodeTree(t, readJSON(t, name))
+		wasm := obj(t, m, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config", "http_filters", 0,
+			"typed_config", "config", "vm_config", "code", "local")
+		delete(wasm, "filename")
+		return at(t, m, "static_resources", "listeners", 0, "filter_chains")
+	}
+	if got, want := filters("local.yaml"), filters("envoy.yaml"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("local.yaml's listener differs from envoy.yaml's beyond the module file:\n got %s\nwant %s", encodeTree(t, got), encodeTree(t, want))
 	}
 }
 
@@ -525,6 +555,8 @@ func TestEnvoyBootstrapChecksCanFail(t *testing.T) {
 	hcm := []any{"static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config"}
 	wasmFilter := append(slices.Clone(hcm), "http_filters", 0)
 	wasmCfg := append(slices.Clone(wasmFilter), "typed_config", "config")
+	filterRoute := append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 0)
+	otherRoute := append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 1)
 	cluster := func(t *testing.T, m map[string]any, name string) map[string]any {
 		for _, c := range at(t, m, "static_resources", "clusters").([]any) {
 			if c.(map[string]any)["name"] == name {
@@ -611,8 +643,48 @@ func TestEnvoyBootstrapChecksCanFail(t *testing.T) {
 			cluster(t, m, "upstream")["type"] = "LOGICAL_DNS"
 		}, "upstream is LOGICAL_DNS, want STRICT_DNS"},
 		{"route elsewhere", func(t *testing.T, m map[string]any) {
-			obj(t, m, append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 0, "route")...)["cluster"] = "userstore"
+			obj(t, m, append(slices.Clone(otherRoute), "route")...)["cluster"] = "userstore"
 		}, "want everything to upstream"},
+		// Scoping (issue 18) and the hardening of SPEC 3, 9 and 10.
+		{"filter on every route", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, wasmFilter...), "disabled")
+		}, "the Wasm filter is not disabled"},
+		{"case-sensitive filter route", func(t *testing.T, m map[string]any) {
+			re := obj(t, m, append(slices.Clone(filterRoute), "match", "safe_regex")...)
+			re["regex"] = strings.TrimPrefix(re["regex"].(string), "(?i)")
+		}, "does not run the filter on /PASSWORDLESS/VERIFY"},
+		{"filter route without ;params", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "match", "safe_regex")...)["regex"] = "(?i)/passwordless/verify(?:_redirect)?/?"
+		}, "does not run the filter on /passwordless/verify%3Ba=b"},
+		{"filter route on the whole folder", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "match")...)["safe_regex"] = map[string]any{"regex": "(?i)/passwordless/.*"}
+		}, "runs the filter on /passwordless/verify/x"},
+		{"filter route disabled", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "typed_per_filter_config", "envoy.filters.http.wasm")...)["disabled"] = true
+		}, `route "passwordless_verify" does not run the filter on /passwordless/verify`},
+		{"verify_path moved", pluginCfg(func(c map[string]any) {
+			c["verify_path"] = "/pv"
+		}), "does not run the filter on /pv"},
+		{"removal list misses a spelling", func(t *testing.T, m map[string]any) {
+			r := obj(t, m, otherRoute...)
+			l := r["request_headers_to_remove"].([]any)
+			r["request_headers_to_remove"] = l[:len(l)-1]
+		}, "want the identity headers and their underscore spellings"},
+		{"identity header added", pluginCfg(func(c map[string]any) {
+			c["on_success"].(map[string]any)["identity_headers"].(map[string]any)["x-user-email"] = "email"
+		}), "x_user_email"},
+		{"identity headers removed where the filter sets them", func(t *testing.T, m map[string]any) {
+			obj(t, m, filterRoute...)["request_headers_to_remove"] = []any{"x-passwordless-user-id"}
+		}, "removes identity header x-passwordless-user-id where the filter runs"},
+		{"underscores allowed", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(hcm), "common_http_protocol_options")...)["headers_with_underscores_action"] = "ALLOW"
+		}, "headers_with_underscores_action is ALLOW, want DROP_HEADER"},
+		{"no merge_slashes", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcm...), "merge_slashes")
+		}, "want normalize_path, merge_slashes"},
+		{"access log without the record", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, append(slices.Clone(hcm), "access_log", 0, "typed_config")...), "log_format")
+		}, "prints the filter's record"},
 		{"remote address from x-forwarded-for", func(t *testing.T, m map[string]any) {
 			delete(obj(t, m, hcm...), "use_remote_address")
 		}, "use_remote_address must be true"},
