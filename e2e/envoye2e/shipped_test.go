@@ -100,22 +100,60 @@ func wantFilterAnswer(t *testing.T, s *stack, method, path string, a answer, sta
 	}
 }
 
-// TestLookalikesNeverReachUpstream (SPEC 3, issue 17 item 4): every lookalike of the filter's
-// paths, as sent and as Envoy's normalization leaves it, with every method, is refused by the
-// filter with 404; none reaches the upstream. This needs the route that enables the filter to
-// cover them all, and the filter to answer them.
-func TestLookalikesNeverReachUpstream(t *testing.T) {
-	s := startStack(t, stackOptions{})
+// lookalikes are the spellings of the filter's paths that SPEC 3 has it refuse: as they reach
+// the router, and as Envoy's normalization turns them into one.
+func lookalikes() []string {
+	var forms []string
 	for _, p := range []string{verifyPath, redirectPath} {
-		forms := pathforms.Routed(p)
+		forms = append(forms, pathforms.Routed(p)...)
 		for _, f := range pathforms.Normalized(p) {
 			if f.Normal != p {
 				forms = append(forms, f.Raw)
 			}
 		}
-		for _, path := range forms {
-			for _, m := range allMethods {
-				wantFilterAnswer(t, s, m, path, ownedRequest(t, s, m, path), 404, "unknown path")
+	}
+	return forms
+}
+
+// TestLookalikesNeverReachUpstream (SPEC 3, issue 17 item 4): every lookalike of the filter's
+// paths, with every method, is refused by the filter with 404; none reaches the upstream.
+func TestLookalikesNeverReachUpstream(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	for _, path := range lookalikes() {
+		for _, m := range allMethods {
+			wantFilterAnswer(t, s, m, path, ownedRequest(t, s, m, path), 404, "unknown path")
+		}
+	}
+}
+
+// TestLookalikesReachTheFilterRoute: whatever the filter then does with them, Envoy routes
+// every lookalike and every spelling of the filter's paths, with every method, to the route
+// that enables the filter. The route is marked for this test, so what reaches the upstream
+// says which route sent it.
+func TestLookalikesReachTheFilterRoute(t *testing.T) {
+	s := startStack(t, stackOptions{bootstrap: func(b *envoyrun.Bootstrap) error {
+		hcm, err := b.HCM()
+		if err != nil {
+			return err
+		}
+		filterRoute := hcm["route_config"].(map[string]any)["virtual_hosts"].([]any)[0].(map[string]any)["routes"].([]any)[0].(map[string]any)
+		filterRoute["request_headers_to_add"] = []any{map[string]any{"header": map[string]any{"key": "x-test-route", "value": "filter"}}}
+		return nil
+	}})
+	paths := lookalikes()
+	for _, p := range []string{verifyPath, redirectPath} {
+		for _, f := range pathforms.Normalized(p) {
+			paths = append(paths, f.Raw)
+		}
+	}
+	for _, path := range paths {
+		for _, m := range allMethods {
+			before := s.upstream.count()
+			ownedRequest(t, s, m, path)
+			if s.upstream.count() > before {
+				if got := s.upstream.last(); got.Header.Get("x-test-route") != "filter" {
+					t.Errorf("%s %s reached the upstream through a route that does not run the filter", m, path)
+				}
 			}
 		}
 	}
