@@ -42,7 +42,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
@@ -979,73 +978,6 @@ func checkWasmPlugin(t *testing.T, j []byte) error {
 	return ps.err()
 }
 
-func checkEnvoyFilter(t *testing.T, j []byte) error {
-	apiVersion, kind, spec, err := istioResource(j)
-	if err != nil {
-		return err
-	}
-	var ps problems
-	if apiVersion != "networking.istio.io/v1alpha3" || kind != "EnvoyFilter" {
-		ps.addf("istio: %s %s, want networking.istio.io/v1alpha3 EnvoyFilter", apiVersion, kind)
-	}
-	var ef networkingv1alpha3.EnvoyFilter
-	if err := unmarshalStrict(spec, &ef); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: not a valid EnvoyFilter spec: %w", err))...)
-	}
-	if ef.GetWorkloadSelector().GetLabels()["istio"] != "ingressgateway" {
-		ps.addf("istio: EnvoyFilter workloadSelector %v, want istio: ingressgateway", ef.GetWorkloadSelector().GetLabels())
-	}
-	patches := ef.GetConfigPatches()
-	if len(patches) != 1 {
-		return errors.Join(append(ps, fmt.Errorf("istio: want one config patch, have %d", len(patches)))...)
-	}
-	p := patches[0]
-	if p.GetApplyTo() != networkingv1alpha3.EnvoyFilter_HTTP_FILTER {
-		ps.addf("istio: EnvoyFilter applyTo %s, want HTTP_FILTER", p.GetApplyTo())
-	}
-	if p.GetMatch().GetContext() != networkingv1alpha3.EnvoyFilter_GATEWAY {
-		ps.addf("istio: EnvoyFilter match context %s, want GATEWAY", p.GetMatch().GetContext())
-	}
-	fm := p.GetMatch().GetListener().GetFilterChain().GetFilter()
-	if fm.GetName() != hcmName || fm.GetSubFilter().GetName() != routerName {
-		ps.addf("istio: EnvoyFilter must match the router (%s) of the %s, matches %q / %q", routerName, hcmName, fm.GetName(), fm.GetSubFilter().GetName())
-	}
-	if p.GetPatch().GetOperation() != networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE {
-		ps.addf("istio: EnvoyFilter patch operation %s, want INSERT_BEFORE (the router)", p.GetPatch().GetOperation())
-	}
-	// Istio turns the patch value into an HttpFilter of the HTTP connection manager: do the same,
-	// with Envoy's schema.
-	value, err := protojson.Marshal(p.GetPatch().GetValue())
-	if err != nil {
-		return err
-	}
-	var hf hcmv3.HttpFilter
-	if err := unmarshalStrict(value, &hf); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: the patch value is not an Envoy HTTP filter: %w", err))...)
-	}
-	if err := validateTree(&hf); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: Envoy would reject the patched filter: %w", err))...)
-	}
-	var w wasmfilterv3.Wasm
-	if !hf.GetTypedConfig().MessageIs(&w) {
-		return errors.Join(append(ps, fmt.Errorf("istio: the patched filter is %s, not a Wasm filter", hf.GetTypedConfig().GetTypeUrl()))...)
-	}
-	if err := hf.GetTypedConfig().UnmarshalTo(&w); err != nil {
-		return err
-	}
-	run := checkWasmFilter(&w, "", &ps)
-	if run.config != nil {
-		cluster, err := userStoreCluster(run.config)
-		if err != nil {
-			ps.addf("istio: %v", err)
-		}
-		checkIstioCluster(cluster, &ps)
-		run.clusters = []string{cluster}
-		run.checkVerifies(t, &ps)
-	}
-	return ps.err()
-}
-
 func TestIstioEnvoyFilter(t *testing.T) {
 	if err := checkEnvoyFilter(t, readJSON(t, "istio/envoyfilter.yaml")); err != nil {
 		t.Fatal(err)
@@ -1077,6 +1009,7 @@ func TestIstioWasmPluginHangs(t *testing.T) {
 
 func TestIstioChecksCanFail(t *testing.T) {
 	wasmCfg := []any{"spec", "configPatches", 0, "patch", "value", "typed_config", "config"}
+	hcmPatch := []any{"spec", "configPatches", 1, "patch", "value", "typed_config"}
 	cases := []struct {
 		name   string
 		file   string
@@ -1117,6 +1050,25 @@ func TestIstioChecksCanFail(t *testing.T) {
 		{"envoyfilter: kind", "envoyfilter", func(t *testing.T, m map[string]any) {
 			m["kind"] = "WasmPlugin"
 		}, "want networking.istio.io/v1alpha3 EnvoyFilter"},
+		{"envoyfilter: no connection manager patch", "envoyfilter", func(t *testing.T, m map[string]any) {
+			spec := obj(t, m, "spec")
+			spec["configPatches"] = spec["configPatches"].([]any)[:1]
+		}, "want one NETWORK_FILTER patch, have 0"},
+		{"envoyfilter: Istio's path normalization", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcmPatch...), "merge_slashes")
+		}, "want normalize_path, merge_slashes"},
+		{"envoyfilter: underscores allowed", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcmPatch...), "common_http_protocol_options")
+		}, "headers_with_underscores_action is ALLOW, want DROP_HEADER"},
+		{"envoyfilter: access log without the record", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, append(slices.Clone(hcmPatch), "access_log", 0, "typed_config")...), "log_format")
+		}, "prints the filter's record"},
+		{"envoyfilter: connection manager replaced", "envoyfilter", func(t *testing.T, m map[string]any) {
+			obj(t, m, "spec", "configPatches", 1, "patch")["operation"] = "REPLACE"
+		}, "want MERGE"},
+		{"envoyfilter: disabled without a route to enable it", "envoyfilter", func(t *testing.T, m map[string]any) {
+			obj(t, m, "spec", "configPatches", 0, "patch", "value")["disabled"] = true
+		}, "the scoped variant is istio/scoped"},
 		{"wasmplugin: fail open", "wasmplugin", func(t *testing.T, m map[string]any) {
 			obj(t, m, "spec")["failStrategy"] = "FAIL_OPEN"
 		}, "want FAIL_CLOSE"},
@@ -1169,6 +1121,8 @@ func TestPluginConfigsAgree(t *testing.T) {
 		"typed_config", "http_filters", 0, "typed_config", "config", "configuration", "value")
 	efCfg := configuration(t, readJSON(t, "istio/envoyfilter.yaml"), "spec", "configPatches", 0, "patch", "value",
 		"typed_config", "config", "configuration", "value")
+	scopedCfg := configuration(t, readJSON(t, "istio/scoped/envoyfilter.yaml"), "spec", "configPatches", 0, "patch", "value",
+		"typed_config", "config", "configuration", "value")
 	run, err := wasmPluginRun(readJSON(t, "istio/wasmplugin.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -1176,7 +1130,7 @@ func TestPluginConfigsAgree(t *testing.T) {
 	localCfg := configuration(t, readJSON(t, "local.yaml"), "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0,
 		"typed_config", "http_filters", 0, "typed_config", "config", "configuration", "value")
 	want := norm(t, envoyCfg)
-	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/wasmplugin.yaml": run.config, "local.yaml": localCfg} {
+	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/scoped/envoyfilter.yaml": scopedCfg, "istio/wasmplugin.yaml": run.config, "local.yaml": localCfg} {
 		if got := norm(t, cfg); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: plugin configuration differs from envoy.yaml's:\n got %v\nwant %v", name, got, want)
 		}
