@@ -62,16 +62,7 @@ func rawDo(t testing.TB, base, method, path string, headers [][2]string, body st
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, body: raw}
-	var e struct {
-		Error string `json:"error"`
-		Desc  string `json:"error_description"`
-	}
-	if json.Unmarshal(raw, &e) == nil {
-		a.errCode, a.errDesc = e.Error, e.Desc
-	}
-	return a
+	return readAnswer(t, resp)
 }
 
 // ownedRequest is a request SPEC 3 has the filter answer, with a one-time code in it.
@@ -279,7 +270,7 @@ func startWSGI(t *testing.T) string {
 	if err := os.WriteFile(script, []byte(wsgiApp), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, script) //nolint:gosec // our script, on loopback
+	cmd := exec.Command(py, script)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
