@@ -108,3 +108,37 @@ func TestLuaScriptUsers(t *testing.T) {
 		t.Fatalf("only %d requests", len(users))
 	}
 }
+
+// TestPrintResults: the table carries the service's CPU and the total, and the ratios the
+// goals are judged by divide the right figures.
+func TestPrintResults(t *testing.T) {
+	us := time.Microsecond
+	var results []result
+	for _, r := range []struct {
+		variant   string
+		cpu, svc  time.Duration
+		hasSvc    bool
+		rps, reqs float64
+	}{
+		{"none", 50 * us, 0, false, 1000, 2000}, {"floor", 40 * us, 0, false, 1000, 2000},
+		{"ours", 50 * us, 0, false, 900, 1800}, {"ours-scoped", 60 * us, 0, false, 800, 1600},
+		{"ext_authz", 80 * us, 20 * us, true, 1000, 2000},
+	} {
+		results = append(results, result{variant: r.variant, path: "rejected", cpuPerReq: r.cpu, svcPerReq: r.svc, hasSvc: r.hasSvc,
+			rps: r.rps, requests: int(r.reqs), socketErrors: "none"})
+	}
+	var out strings.Builder
+	if err := printResults(&out, results); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	for _, want := range []string{
+		"ext_authz rejected 1000 0s 0s 80.0µs 20.0µs 100.0µs 2000 0 none",
+		"ours rejected 900 0s 0s 50.0µs - 50.0µs 1800 0 none",
+		"rejected 1.25 1.00 1.20 0.60 0.50 80%",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
+	}
+}

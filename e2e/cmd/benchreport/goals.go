@@ -94,7 +94,8 @@ func judge(r *results, s sections, wasm, pair, native, ref string, moduleBytes i
 	if moduleBytes > 0 {
 		goals = append(goals, goal{what: "plugin.wasm", result: fmt.Sprintf("%d bytes", moduleBytes), met: moduleBytes <= maxModuleBytes})
 	}
-	return append(goals, judgeEnvoy(s, r.paths(wasm, "/ours"))...)
+	goals = append(goals, judgeEnvoy(s, r.paths(wasm, "/ours"))...)
+	return append(goals, judgeCost(s)...)
 }
 
 func judgeEnvoy(s sections, paths []string) []goal {
