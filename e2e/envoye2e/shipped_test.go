@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -358,7 +359,9 @@ func TestUnderscoreIdentityWSGI(t *testing.T) {
 
 // TestAccessLogRecord (SPEC 10): Envoy's access log line of a request the filter handled ends
 // with its record, the JSON it set as filter state, whose request_id is the one Envoy logs
-// (Envoy makes its own at the edge); other requests print "-" there.
+// (Envoy makes its own at the edge); other requests print "-" there. A verified request's
+// record is set while the store's answer is handled, outside a request callback; neither the
+// code nor the username is in the log.
 func TestAccessLogRecord(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	a := s.verify(t, map[string]string{"user-agent": "log-1"},
@@ -367,28 +370,43 @@ func TestAccessLogRecord(t *testing.T) {
 		t.Fatalf("disabled connection: got %d %s", a.status, a.body)
 	}
 	s.get(t, s.envoy.URL+"/elsewhere", map[string]string{"user-agent": "log-2"})
+	const user = "rec0rd-user@e2e.test"
+	s.addUser(t, user, "u-log")
+	code := s.code(t, user)
+	if a := s.verify(t, map[string]string{"user-agent": "log-3"}, verifyBody(user, code)); a.status != 200 {
+		t.Fatalf("verify: got %d %s", a.status, a.body)
+	}
 	if err := s.envoy.Stop(); err != nil { // flushes the access log
 		t.Fatal(err)
 	}
 	// The line ends "<user-agent>" "<x-request-id>" "<authority>" "<upstream>" passwordless_verify=<record>.
 	record, requestID := map[string]string{}, map[string]string{}
 	for _, l := range strings.Split(s.log.String(), "\n") {
-		for _, ua := range []string{"log-1", "log-2"} {
+		for _, ua := range []string{"log-1", "log-2", "log-3"} {
 			if _, rest, ok := strings.Cut(l, `"`+ua+`" "`); ok {
 				requestID[ua], _, _ = strings.Cut(rest, `"`)
 				_, record[ua], _ = strings.Cut(rest, " passwordless_verify=")
 			}
 		}
 	}
-	var rec map[string]string
-	if err := json.Unmarshal([]byte(record["log-1"]), &rec); err != nil {
-		t.Fatalf("the handled request's access log record %q is not the filter's JSON: %v", record["log-1"], err)
-	}
-	want := map[string]string{"tenant": tenant, "client_id": client, "connection": "sms", "outcome": "bad.connection", "request_id": requestID["log-1"]}
-	if requestID["log-1"] == "" || fmt.Sprint(rec) != fmt.Sprint(want) {
-		t.Errorf("record %v, want %v", rec, want)
+	for ua, want := range map[string]map[string]string{
+		"log-1": {"tenant": tenant, "client_id": client, "connection": "sms", "outcome": "bad.connection", "request_id": requestID["log-1"]},
+		"log-3": {"tenant": tenant, "client_id": client, "connection": connection, "outcome": "verified", "request_id": requestID["log-3"]},
+	} {
+		var rec map[string]string
+		if err := json.Unmarshal([]byte(record[ua]), &rec); err != nil {
+			t.Fatalf("%s: the handled request's access log record %q is not the filter's JSON: %v", ua, record[ua], err)
+		}
+		if requestID[ua] == "" || fmt.Sprint(rec) != fmt.Sprint(want) {
+			t.Errorf("%s: record %v, want %v", ua, rec, want)
+		}
 	}
 	if record["log-2"] != "-" {
 		t.Errorf("a pass-through request's record is %q, want -", record["log-2"])
+	}
+	for _, secret := range []string{code, user} {
+		if regexp.MustCompile(`\b` + regexp.QuoteMeta(secret) + `\b`).MatchString(s.log.String()) {
+			t.Errorf("%q is in Envoy's output", secret)
+		}
 	}
 }
