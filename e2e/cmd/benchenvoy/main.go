@@ -134,7 +134,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 8, "wrk connections")
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.workers, "concurrency", 2, "Envoy worker threads")
-	flag.StringVar(&o.wasmLog, "wasm-log", "info", "Envoy's log level for the wasm component, where the filter's per-request line goes (warn drops it)")
+	flag.StringVar(&o.wasmLog, "wasm-log", "info", "Envoy's log level for the wasm component (the filter writes a line per request only with log_requests, off in bench.Config)")
 	flag.Func("also", "`name=path.wasm`: another build of ours to measure unscoped beside it in the same run, to compare a change (repeatable)", func(s string) error {
 		name, wasm, ok := strings.Cut(s, "=")
 		if !ok || name == "" || wasm == "" {
