@@ -32,6 +32,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
@@ -41,7 +42,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
@@ -168,6 +168,10 @@ func wantProblem(t *testing.T, err error, want string) {
 // packed in an Any inside it, recursively. The generated ValidateAll stops at an Any; Envoy
 // does not, so neither may this check.
 func validateTree(m proto.Message) error {
+	if fc, ok := m.(*routev3.FilterConfig); ok && proto.Size(fc.GetConfig()) == 0 {
+		// config: {} only enables a filter that is disabled by default; Envoy takes it as such.
+		return fc.ValidateAll()
+	}
 	var errs []error
 	if v, ok := m.(interface{ ValidateAll() error }); ok {
 		if err := v.ValidateAll(); err != nil {
@@ -451,13 +455,16 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 			}
 		}
 	}
-	if vhs := hcm.GetRouteConfig().GetVirtualHosts(); len(vhs) != 1 || !slices.Equal(vhs[0].GetDomains(), []string{"*"}) ||
-		len(vhs[0].GetRoutes()) == 0 || vhs[0].GetRoutes()[0].GetMatch().GetPrefix() != "/" {
-		ps.addf("routes: want one virtual host for * whose first route matches the prefix /")
+	vhs := hcm.GetRouteConfig().GetVirtualHosts()
+	if len(vhs) != 1 || !slices.Equal(vhs[0].GetDomains(), []string{"*"}) ||
+		len(vhs[0].GetRoutes()) == 0 || vhs[0].GetRoutes()[len(vhs[0].GetRoutes())-1].GetMatch().GetPrefix() != "/" {
+		ps.addf("routes: want one virtual host for * whose last route matches the prefix /")
 	}
+	checkHardening("http connection manager", hcm, &ps)
 
 	wasmAt, routerAt := -1, -1
 	var wasm wasmfilterv3.Wasm
+	var wasmFilter *hcmv3.HttpFilter
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
 		switch {
@@ -465,7 +472,7 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 			if wasmAt >= 0 {
 				ps.addf("http filters: more than one Wasm filter")
 			}
-			wasmAt = i
+			wasmAt, wasmFilter = i, f
 			if err := f.GetTypedConfig().UnmarshalTo(&wasm); err != nil {
 				return nil, err
 			}
@@ -502,6 +509,12 @@ func checkEnvoy(t *testing.T, j []byte) (*envoyFacts, error) {
 		}
 		run.clusters = clusterNames
 		run.checkVerifies(t, &ps)
+		if !wasmFilter.GetDisabled() {
+			ps.addf("http filters: the Wasm filter is not disabled: the VM runs on every request, not only on the routes that enable it")
+		}
+		if len(vhs) == 1 {
+			checkScoping(envoyRoutes(vhs[0], wasmFilter.GetName(), wasmFilter.GetDisabled(), &ps), run.config, &ps)
+		}
 	}
 	return facts, ps.err()
 }
@@ -510,6 +523,22 @@ func TestEnvoyBootstrap(t *testing.T) {
 	j := readJSON(t, "envoy.yaml")
 	if _, err := checkEnvoy(t, j); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// local.yaml (make run and the Envoy e2e tests) serves the same HTTP as envoy.yaml: its
+// listener's filters, routes included, differ only in where the module is read from. So the
+// checks above, and the real-Envoy tests run on local.yaml, speak for both.
+func TestLocalBootstrapMatches(t *testing.T) {
+	filters := func(name string) any {
+		m := decodeTree(t, readJSON(t, name))
+		wasm := obj(t, m, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config", "http_filters", 0,
+			"typed_config", "config", "vm_config", "code", "local")
+		delete(wasm, "filename")
+		return at(t, m, "static_resources", "listeners", 0, "filter_chains")
+	}
+	if got, want := filters("local.yaml"), filters("envoy.yaml"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("local.yaml's listener differs from envoy.yaml's beyond the module file:\n got %s\nwant %s", encodeTree(t, got), encodeTree(t, want))
 	}
 }
 
@@ -525,6 +554,8 @@ func TestEnvoyBootstrapChecksCanFail(t *testing.T) {
 	hcm := []any{"static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config"}
 	wasmFilter := append(slices.Clone(hcm), "http_filters", 0)
 	wasmCfg := append(slices.Clone(wasmFilter), "typed_config", "config")
+	filterRoute := append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 0)
+	otherRoute := append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 1)
 	cluster := func(t *testing.T, m map[string]any, name string) map[string]any {
 		for _, c := range at(t, m, "static_resources", "clusters").([]any) {
 			if c.(map[string]any)["name"] == name {
@@ -611,8 +642,48 @@ func TestEnvoyBootstrapChecksCanFail(t *testing.T) {
 			cluster(t, m, "upstream")["type"] = "LOGICAL_DNS"
 		}, "upstream is LOGICAL_DNS, want STRICT_DNS"},
 		{"route elsewhere", func(t *testing.T, m map[string]any) {
-			obj(t, m, append(slices.Clone(hcm), "route_config", "virtual_hosts", 0, "routes", 0, "route")...)["cluster"] = "userstore"
+			obj(t, m, append(slices.Clone(otherRoute), "route")...)["cluster"] = "userstore"
 		}, "want everything to upstream"},
+		// Scoping (issue 18) and the hardening of SPEC 3, 9 and 10.
+		{"filter on every route", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, wasmFilter...), "disabled")
+		}, "the Wasm filter is not disabled"},
+		{"case-sensitive filter route", func(t *testing.T, m map[string]any) {
+			re := obj(t, m, append(slices.Clone(filterRoute), "match", "safe_regex")...)
+			re["regex"] = strings.TrimPrefix(re["regex"].(string), "(?i)")
+		}, "does not run the filter on /PASSWORDLESS/VERIFY"},
+		{"filter route without ;params", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "match", "safe_regex")...)["regex"] = "(?i)/passwordless/verify(?:_redirect)?/?"
+		}, "does not run the filter on /passwordless/verify%3Ba=b"},
+		{"filter route on the whole folder", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "match")...)["safe_regex"] = map[string]any{"regex": "(?i)/passwordless/.*"}
+		}, "runs the filter on /passwordless/verify/x"},
+		{"filter route disabled", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(filterRoute), "typed_per_filter_config", "envoy.filters.http.wasm")...)["disabled"] = true
+		}, `route "passwordless_verify" does not run the filter on /passwordless/verify`},
+		{"verify_path moved", pluginCfg(func(c map[string]any) {
+			c["verify_path"] = "/pv"
+		}), "does not run the filter on /pv"},
+		{"removal list misses a spelling", func(t *testing.T, m map[string]any) {
+			r := obj(t, m, otherRoute...)
+			l := r["request_headers_to_remove"].([]any)
+			r["request_headers_to_remove"] = l[:len(l)-1]
+		}, "want the identity headers and their underscore spellings"},
+		{"identity header added", pluginCfg(func(c map[string]any) {
+			c["on_success"].(map[string]any)["identity_headers"].(map[string]any)["x-user-email"] = "email"
+		}), "x_user_email"},
+		{"identity headers removed where the filter sets them", func(t *testing.T, m map[string]any) {
+			obj(t, m, filterRoute...)["request_headers_to_remove"] = []any{"x-passwordless-user-id"}
+		}, "removes identity header x-passwordless-user-id where the filter runs"},
+		{"underscores allowed", func(t *testing.T, m map[string]any) {
+			obj(t, m, append(slices.Clone(hcm), "common_http_protocol_options")...)["headers_with_underscores_action"] = "ALLOW"
+		}, "headers_with_underscores_action is ALLOW, want DROP_HEADER"},
+		{"no merge_slashes", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcm...), "merge_slashes")
+		}, "want normalize_path, merge_slashes"},
+		{"access log without the record", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, append(slices.Clone(hcm), "access_log", 0, "typed_config")...), "log_format")
+		}, "prints the filter's record"},
 		{"remote address from x-forwarded-for", func(t *testing.T, m map[string]any) {
 			delete(obj(t, m, hcm...), "use_remote_address")
 		}, "use_remote_address must be true"},
@@ -907,73 +978,6 @@ func checkWasmPlugin(t *testing.T, j []byte) error {
 	return ps.err()
 }
 
-func checkEnvoyFilter(t *testing.T, j []byte) error {
-	apiVersion, kind, spec, err := istioResource(j)
-	if err != nil {
-		return err
-	}
-	var ps problems
-	if apiVersion != "networking.istio.io/v1alpha3" || kind != "EnvoyFilter" {
-		ps.addf("istio: %s %s, want networking.istio.io/v1alpha3 EnvoyFilter", apiVersion, kind)
-	}
-	var ef networkingv1alpha3.EnvoyFilter
-	if err := unmarshalStrict(spec, &ef); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: not a valid EnvoyFilter spec: %w", err))...)
-	}
-	if ef.GetWorkloadSelector().GetLabels()["istio"] != "ingressgateway" {
-		ps.addf("istio: EnvoyFilter workloadSelector %v, want istio: ingressgateway", ef.GetWorkloadSelector().GetLabels())
-	}
-	patches := ef.GetConfigPatches()
-	if len(patches) != 1 {
-		return errors.Join(append(ps, fmt.Errorf("istio: want one config patch, have %d", len(patches)))...)
-	}
-	p := patches[0]
-	if p.GetApplyTo() != networkingv1alpha3.EnvoyFilter_HTTP_FILTER {
-		ps.addf("istio: EnvoyFilter applyTo %s, want HTTP_FILTER", p.GetApplyTo())
-	}
-	if p.GetMatch().GetContext() != networkingv1alpha3.EnvoyFilter_GATEWAY {
-		ps.addf("istio: EnvoyFilter match context %s, want GATEWAY", p.GetMatch().GetContext())
-	}
-	fm := p.GetMatch().GetListener().GetFilterChain().GetFilter()
-	if fm.GetName() != hcmName || fm.GetSubFilter().GetName() != routerName {
-		ps.addf("istio: EnvoyFilter must match the router (%s) of the %s, matches %q / %q", routerName, hcmName, fm.GetName(), fm.GetSubFilter().GetName())
-	}
-	if p.GetPatch().GetOperation() != networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE {
-		ps.addf("istio: EnvoyFilter patch operation %s, want INSERT_BEFORE (the router)", p.GetPatch().GetOperation())
-	}
-	// Istio turns the patch value into an HttpFilter of the HTTP connection manager: do the same,
-	// with Envoy's schema.
-	value, err := protojson.Marshal(p.GetPatch().GetValue())
-	if err != nil {
-		return err
-	}
-	var hf hcmv3.HttpFilter
-	if err := unmarshalStrict(value, &hf); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: the patch value is not an Envoy HTTP filter: %w", err))...)
-	}
-	if err := validateTree(&hf); err != nil {
-		return errors.Join(append(ps, fmt.Errorf("istio: Envoy would reject the patched filter: %w", err))...)
-	}
-	var w wasmfilterv3.Wasm
-	if !hf.GetTypedConfig().MessageIs(&w) {
-		return errors.Join(append(ps, fmt.Errorf("istio: the patched filter is %s, not a Wasm filter", hf.GetTypedConfig().GetTypeUrl()))...)
-	}
-	if err := hf.GetTypedConfig().UnmarshalTo(&w); err != nil {
-		return err
-	}
-	run := checkWasmFilter(&w, "", &ps)
-	if run.config != nil {
-		cluster, err := userStoreCluster(run.config)
-		if err != nil {
-			ps.addf("istio: %v", err)
-		}
-		checkIstioCluster(cluster, &ps)
-		run.clusters = []string{cluster}
-		run.checkVerifies(t, &ps)
-	}
-	return ps.err()
-}
-
 func TestIstioEnvoyFilter(t *testing.T) {
 	if err := checkEnvoyFilter(t, readJSON(t, "istio/envoyfilter.yaml")); err != nil {
 		t.Fatal(err)
@@ -1005,6 +1009,7 @@ func TestIstioWasmPluginHangs(t *testing.T) {
 
 func TestIstioChecksCanFail(t *testing.T) {
 	wasmCfg := []any{"spec", "configPatches", 0, "patch", "value", "typed_config", "config"}
+	hcmPatch := []any{"spec", "configPatches", 1, "patch", "value", "typed_config"}
 	cases := []struct {
 		name   string
 		file   string
@@ -1045,6 +1050,25 @@ func TestIstioChecksCanFail(t *testing.T) {
 		{"envoyfilter: kind", "envoyfilter", func(t *testing.T, m map[string]any) {
 			m["kind"] = "WasmPlugin"
 		}, "want networking.istio.io/v1alpha3 EnvoyFilter"},
+		{"envoyfilter: no connection manager patch", "envoyfilter", func(t *testing.T, m map[string]any) {
+			spec := obj(t, m, "spec")
+			spec["configPatches"] = spec["configPatches"].([]any)[:1]
+		}, "want one NETWORK_FILTER patch, have 0"},
+		{"envoyfilter: Istio's path normalization", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcmPatch...), "merge_slashes")
+		}, "want normalize_path, merge_slashes"},
+		{"envoyfilter: underscores allowed", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, hcmPatch...), "common_http_protocol_options")
+		}, "headers_with_underscores_action is ALLOW, want DROP_HEADER"},
+		{"envoyfilter: access log without the record", "envoyfilter", func(t *testing.T, m map[string]any) {
+			delete(obj(t, m, append(slices.Clone(hcmPatch), "access_log", 0, "typed_config")...), "log_format")
+		}, "prints the filter's record"},
+		{"envoyfilter: connection manager replaced", "envoyfilter", func(t *testing.T, m map[string]any) {
+			obj(t, m, "spec", "configPatches", 1, "patch")["operation"] = "REPLACE"
+		}, "want MERGE"},
+		{"envoyfilter: disabled without a route to enable it", "envoyfilter", func(t *testing.T, m map[string]any) {
+			obj(t, m, "spec", "configPatches", 0, "patch", "value")["disabled"] = true
+		}, "the scoped variant is istio/scoped"},
 		{"wasmplugin: fail open", "wasmplugin", func(t *testing.T, m map[string]any) {
 			obj(t, m, "spec")["failStrategy"] = "FAIL_OPEN"
 		}, "want FAIL_CLOSE"},
@@ -1097,6 +1121,8 @@ func TestPluginConfigsAgree(t *testing.T) {
 		"typed_config", "http_filters", 0, "typed_config", "config", "configuration", "value")
 	efCfg := configuration(t, readJSON(t, "istio/envoyfilter.yaml"), "spec", "configPatches", 0, "patch", "value",
 		"typed_config", "config", "configuration", "value")
+	scopedCfg := configuration(t, readJSON(t, "istio/scoped/envoyfilter.yaml"), "spec", "configPatches", 0, "patch", "value",
+		"typed_config", "config", "configuration", "value")
 	run, err := wasmPluginRun(readJSON(t, "istio/wasmplugin.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -1104,7 +1130,7 @@ func TestPluginConfigsAgree(t *testing.T) {
 	localCfg := configuration(t, readJSON(t, "local.yaml"), "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0,
 		"typed_config", "http_filters", 0, "typed_config", "config", "configuration", "value")
 	want := norm(t, envoyCfg)
-	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/wasmplugin.yaml": run.config, "local.yaml": localCfg} {
+	for name, cfg := range map[string][]byte{"istio/envoyfilter.yaml": efCfg, "istio/scoped/envoyfilter.yaml": scopedCfg, "istio/wasmplugin.yaml": run.config, "local.yaml": localCfg} {
 		if got := norm(t, cfg); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: plugin configuration differs from envoy.yaml's:\n got %v\nwant %v", name, got, want)
 		}

@@ -96,39 +96,58 @@ func TestAttackProtectionAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestCodeNeverLogged: SPEC 9; the code must not appear in a log line or an error, on any
-// path, even when the client puts it where a key belongs.
+// TestCodeNeverLogged: SPEC 9 and 10; the code must not appear in a log line, the access-log
+// record or an error, on any path, even when the client puts it where a key belongs; nor the
+// username in a log line or the record.
 func TestCodeNeverLogged(t *testing.T) {
-	const code = "S3CRET-0TP"
+	const code, user = "S3CRET-0TP", "U5ER-N4ME"
 	form := [2]string{"content-type", "application/x-www-form-urlencoded"}
 	vmTest(t, func(t *testing.T, h *harness) {
 		for _, store := range []wasmhost.Cluster{okStore(), storeReply("401", `{"error":"invalid_user_password"}`), storeReply("500", "")} {
-			vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": store})
+			vm := h.mustStart(t, withLogRequests(testConfig), map[string]wasmhost.Cluster{"userstore": store})
+			var outs []outcome
 			for _, r := range []request{
-				acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"` + code + `"}`),
-				acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"` + code + `"}`),
-				acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"` + code + `","otp":"x"}`),
+				acme(`{"client_id":"acme-web","connection":"email","username":"` + user + `","otp":"` + code + `"}`),
+				acme(`{"client_id":"acme-web","connection":"sms","username":"` + user + `","otp":"` + code + `"}`),
+				acme(`{"client_id":"acme-web","connection":"email","username":"` + user + `","otp":"` + code + `","otp":"x"}`),
 				// A JSON body labelled as a form: the whole text becomes one dotted key.
 				acme(`{"u":"a.b","otp":"`+code+`"}`, form),
 				acme(`{"` + code + `":1,"` + code + `":2}`),
 				acme(`{"` + code + `.x":1}`),
 				acme(code+`.x=1`, form),
 			} {
-				if got := vm.do(t, r); strings.Contains(string(got.body), code) && !got.forwarded {
+				got := vm.do(t, r)
+				if strings.Contains(string(got.body), code) && !got.forwarded {
 					t.Errorf("answer %d carries the code: %s", got.status, got.body)
 				}
+				outs = append(outs, got)
 			}
-			logs := vm.logs()
-			if len(logs) == 0 {
-				t.Fatal("no log lines: the test would prove nothing")
-			}
-			for _, l := range logs {
-				if strings.Contains(l, code) {
-					t.Errorf("log line carries the code: %s", l)
-				}
-			}
+			checkNeverRecorded(t, vm, outs, code, user)
 		}
 	})
+}
+
+// checkNeverRecorded fails when a secret is in a log line or a record; there must be both,
+// or the test would prove nothing.
+func checkNeverRecorded(t *testing.T, vm filterVM, outs []outcome, secrets ...string) {
+	t.Helper()
+	texts := vm.logs()
+	if len(requestLines(vm)) == 0 {
+		t.Fatal("no log_requests lines: the test would prove nothing")
+	}
+	for _, o := range outs {
+		if o.record == "" {
+			t.Fatal("a request without a record: the test would prove nothing")
+		}
+		texts = append(texts, o.record)
+	}
+	for _, s := range secrets {
+		for _, text := range texts {
+			if strings.Contains(text, s) {
+				t.Errorf("a log line or record carries %q: %s", s, text)
+			}
+		}
+	}
 }
 
 // otpStore answers by the code sent: "ok" verifies, "down" is a 500, anything else is a

@@ -59,30 +59,6 @@ func TestPluginStartFails(t *testing.T) {
 	})
 }
 
-// TestLogLine: SPEC 10; one info line per handled request with tenant, client, connection,
-// outcome and request id, and none for traffic the filter does not own.
-func TestLogLine(t *testing.T) {
-	vmTest(t, func(t *testing.T, h *harness) {
-		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
-		vm.do(t, request{method: "GET", path: "/x"})
-		vm.do(t, acme(validBody, [2]string{"x-request-id", "r-1"}))
-		vm.do(t, acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`, [2]string{"x-request-id", "r-2"}))
-		var lines []string
-		for _, l := range vm.logs() {
-			if strings.HasPrefix(l, "passwordless_verify: tenant=") {
-				lines = append(lines, l)
-			}
-		}
-		want := []string{
-			`passwordless_verify: tenant="acme" client="acme-web" connection="email" outcome=verified request_id="r-1"`,
-			`passwordless_verify: tenant="acme" client="acme-web" connection="sms" outcome=bad.connection request_id="r-2"`,
-		}
-		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-			t.Errorf("log lines\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
-		}
-	})
-}
-
 // TestUserStoreLatency: SPEC 10's histogram gets the time the store took, in milliseconds;
 // and the store is called at its cluster name when no authority is configured (SPEC 6).
 func TestUserStoreLatency(t *testing.T) {

@@ -300,12 +300,13 @@ func TestGlobalRedirectStep(t *testing.T) {
 	})
 }
 
-// TestGlobalLogLines: a refusal's line names the outcome as usual and says the limit was the
+// TestGlobalLogLines: with log_requests, a refusal's line names the outcome as usual and says the limit was the
 // fleet's; a failed call is logged; no line holds the username or the code.
 func TestGlobalLogLines(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		svc := &rlService{status: "429", body: rlOverKey}
-		vm, _ := startGlobal(t, h, "", `{"cluster":"ratelimit"}`, svc)
+		vm := h.mustStart(t, withLogRequests(globalConfig("", `{"cluster":"ratelimit"}`)),
+			map[string]wasmhost.Cluster{"userstore": &switchStore{}, "ratelimit": svc})
 		vm.do(t, acme(validBody))
 		svc.set("400", rlNoRedis)
 		vm.do(t, acme(validBody))

@@ -44,6 +44,7 @@ type outcome struct {
 	paused    bool                       // neither answered nor forwarded: a stuck request
 	response  *wasmhost.UpstreamResponse // request.upstream as the filter passed it on
 	path      string                     // :path as the filter left it, for the access log
+	record    string                     // the access-log record the filter set (SPEC 10); "" for none
 }
 
 type filterVM interface {
@@ -163,6 +164,7 @@ func startNative(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster)
 // nativeStream is a request sent to the emulator whose callouts are not yet answered.
 type nativeStream struct {
 	id       uint32
+	record   string                     // the record its callbacks set
 	sent     []byte                     // body that went upstream chunk by chunk
 	held     bool                       // the last chunk was held back (paused)
 	upstream *wasmhost.UpstreamResponse // the upstream's answer if the request goes there
@@ -198,7 +200,7 @@ func (n *nativeVM) send(t testing.TB, r request) *nativeStream {
 	}
 	s := &nativeStream{id: host.InitializeHttpContext(), upstream: r.upstream}
 	noBody := r.body == "" && r.trailers == nil
-	host.CallOnRequestHeaders(s.id, append(pseudoHeaders(r), r.headers...), noBody)
+	n.watch(s, func() { host.CallOnRequestHeaders(s.id, append(pseudoHeaders(r), r.headers...), noBody) })
 	if noBody {
 		return s
 	}
@@ -209,15 +211,33 @@ func (n *nativeVM) send(t testing.TB, r request) *nativeStream {
 		if host.GetSentLocalResponse(s.id) != nil {
 			break
 		}
-		s.held = host.CallOnRequestBody(s.id, []byte(c), i == len(parts)-1 && r.trailers == nil) != types.ActionContinue
+		n.watch(s, func() {
+			s.held = host.CallOnRequestBody(s.id, []byte(c), i == len(parts)-1 && r.trailers == nil) != types.ActionContinue
+		})
 		if !s.held {
 			s.sent = append(s.sent, host.GetCurrentRequestBody(s.id)...)
 		}
 	}
 	if r.trailers != nil && host.GetSentLocalResponse(s.id) == nil {
-		host.CallOnRequestTrailers(s.id, r.trailers)
+		n.watch(s, func() { host.CallOnRequestTrailers(s.id, r.trailers) })
 	}
 	return s
+}
+
+// Natively the record is read around each callback: proxytest keeps one property map for the
+// whole VM, where the guest's buffer itself is kept, not a copy.
+var (
+	recordPath = []string{filter.RecordProperty}
+	noRecord   = []byte{0}
+)
+
+// watch runs one callback of stream s and keeps the record it set.
+func (n *nativeVM) watch(s *nativeStream, callback func()) {
+	_ = n.host.SetProperty(recordPath, noRecord)
+	callback()
+	if v, err := n.host.GetProperty(recordPath); err == nil && string(v) != string(noRecord) {
+		s.record = string(v)
+	}
 }
 
 // finish delivers the stream's user store answers until none is pending, as Envoy's event
@@ -231,20 +251,20 @@ func (n *nativeVM) finish(s *nativeStream) outcome {
 			break
 		}
 		for _, a := range attrs[done:] {
-			n.deliver(a)
+			n.watch(s, func() { n.deliver(a) })
 		}
 		done = len(attrs)
 	}
 	path := headerValue(host.GetCurrentRequestHeaders(s.id), ":path")
 	if lr := host.GetSentLocalResponse(s.id); lr != nil {
-		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data, path: path}
+		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data, path: path, record: s.record}
 	}
 	if host.GetCurrentHttpStreamAction(s.id) == types.ActionContinue {
 		sent := s.sent
 		if s.held {
 			sent = append(sent, host.GetCurrentRequestBody(s.id)...)
 		}
-		o := outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(s.id), body: sent, path: path}
+		o := outcome{forwarded: true, headers: host.GetCurrentRequestHeaders(s.id), body: sent, path: path, record: s.record}
 		if up := s.upstream; up != nil {
 			status := [][2]string{{":status", strconv.Itoa(int(up.Status))}}
 			host.CallOnResponseHeaders(s.id, append(status, up.Headers...), len(up.Body) == 0)
@@ -257,7 +277,7 @@ func (n *nativeVM) finish(s *nativeStream) outcome {
 		}
 		return o
 	}
-	return outcome{paused: true, path: path}
+	return outcome{paused: true, path: path, record: s.record}
 }
 
 // deliver runs one callout against its cluster. proxytest accepts any cluster name, so an
@@ -502,13 +522,14 @@ func (w *wasmVM) finish(t testing.TB, s *wasmhost.Stream, upstream *wasmhost.Ups
 		t.Fatalf("wasm VM: %v", err)
 	}
 	path := headerValue(res.RequestHeaders, ":path")
+	record := string(res.FilterState["wasm."+filter.RecordProperty])
 	switch {
 	case res.Local != nil:
-		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body, path: path}
+		return outcome{status: res.Local.Status, headers: res.Local.Headers, body: res.Local.Body, path: path, record: record}
 	case res.Forwarded:
-		return outcome{forwarded: true, headers: res.Headers, body: res.Body, response: res.Response, path: path}
+		return outcome{forwarded: true, headers: res.Headers, body: res.Body, response: res.Response, path: path, record: record}
 	}
-	return outcome{paused: true, path: path}
+	return outcome{paused: true, path: path, record: record}
 }
 
 func (w *wasmVM) counter(t testing.TB, name string) uint64 {

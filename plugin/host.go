@@ -67,6 +67,10 @@ func (host) SourceAddress() (string, error) {
 	return string(addr), err
 }
 
+func (host) SetFilterState(name string, value []byte) error {
+	return proxywasm.SetProperty([]string{name}, value)
+}
+
 func (host) Log(level filter.LogLevel, msg string) {
 	switch level {
 	case filter.LogInfo:

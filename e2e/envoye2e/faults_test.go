@@ -16,9 +16,13 @@ func forwardConfig(cfg map[string]any) {
 }
 
 // TestStoreFaults: every way the user store can fail gives 500 server_error, counts a store
-// failure, and lets nothing reach the upstream, in forward mode, where a mistake would.
+// failure, and lets nothing reach the upstream, in forward mode, where a mistake would. The
+// reason is for the operator, in the log_requests line.
 func TestStoreFaults(t *testing.T) {
-	s := startStack(t, stackOptions{config: forwardConfig})
+	s := startStack(t, stackOptions{config: func(cfg map[string]any) {
+		forwardConfig(cfg)
+		set(cfg, "log_requests", true)
+	}})
 	for _, user := range []string{
 		sleepUser, resetUser,
 		"s-500@e2e.test", "s-502@e2e.test", "s-418@e2e.test", "s-401-other@e2e.test",

@@ -1,13 +1,10 @@
 package envoye2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -130,31 +127,11 @@ func TestPathVariants(t *testing.T) {
 	}
 }
 
-// rawPost sends a request line exactly as given: Go's client would clean some of these paths.
+// rawPost posts body to path exactly as given (Go's client would clean some of these paths).
 func rawPost(t testing.TB, base, path, body string) (int, string) {
 	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nhost: %s\r\nx-tenant-id: acme\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s",
-		path, u.Host, len(body), body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	a := rawDo(t, base, "POST", path, [][2]string{{"x-tenant-id", "acme"}, {"content-type", "application/json"}}, body)
+	return a.status, string(a.body)
 }
 
 // TestAttackProtectionAcrossWorkers: failures for one key are counted in shared data across

@@ -245,6 +245,12 @@ func doWith(t testing.TB, c *http.Client, req *http.Request) answer {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	return readAnswer(t, resp)
+}
+
+// readAnswer reads resp, and the catalogue error in its body if it has one.
+func readAnswer(t testing.TB, resp *http.Response) answer {
+	t.Helper()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
+	"github.com/passwordless-verify/filter/plugin/filter"
 )
 
 // maxBufferedBody is Envoy's default per-connection buffer limit. The front reads one byte
@@ -29,9 +32,10 @@ type front struct {
 	upstream *url.URL
 	client   *http.Client
 	log      *slog.Logger
+	access   io.Writer // the access log
 }
 
-func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger) (*front, error) {
+func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger, access io.Writer) (*front, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		return nil, err
@@ -39,7 +43,7 @@ func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger) (*front,
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil               // the upstream is on loopback; never go through an HTTP proxy
 	tr.DisableCompression = true // pass the client's accept-encoding through untouched, as Envoy does
-	return &front{vms: vms, upstream: u, log: log, client: &http.Client{
+	return &front{vms: vms, upstream: u, log: log, access: access, client: &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}, nil
@@ -72,6 +76,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return resp, err
 		},
 	})
+	if err == nil {
+		f.accessLog(r, res)
+	}
 	switch {
 	case errors.Is(upErr, errBodyOverBuffer):
 		// The filter let it through, but this front buffers whole bodies and cut this one short.
@@ -98,6 +105,30 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(int(res.Response.Status))
 		_, _ = w.Write(res.Response.Body) // a failed write means the client has gone
 	}
+}
+
+// accessLog writes the request's line the way envoy/local.yaml's access log does, ending with
+// the filter's record (SPEC 10), "-" where it set none; :path is as the filter left it.
+func (f *front) accessLog(r *http.Request, res *wasmhost.Result) {
+	status := uint32(0)
+	switch {
+	case res.Local != nil:
+		status = res.Local.Status
+	case res.Response != nil:
+		status = res.Response.Status
+	}
+	path := ""
+	for _, kv := range res.RequestHeaders {
+		if kv[0] == ":path" {
+			path = kv[1]
+		}
+	}
+	record := "-"
+	if v, ok := res.FilterState["wasm."+filter.RecordProperty]; ok {
+		record = string(v)
+	}
+	_, _ = fmt.Fprintf(f.access, "[%s] %q %d passwordless_verify=%s\n",
+		time.Now().Format(time.RFC3339Nano), r.Method+" "+path, status, record)
 }
 
 var errBodyOverBuffer = errors.New("request body over the front's buffer")

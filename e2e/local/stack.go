@@ -189,7 +189,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := s.startVMs(ctx, opts.Wasm, pluginCfg, out); err != nil {
 			return nil, err
 		}
-		fh, err := newFront(s.vms, s.UpstreamURL, s.log.With("component", "front"))
+		fh, err := newFront(s.vms, s.UpstreamURL, s.log.With("component", "front"), out)
 		if err != nil {
 			return nil, err
 		}

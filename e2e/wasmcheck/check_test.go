@@ -28,7 +28,7 @@ func TestBuiltPlugin(t *testing.T) {
 		"env.proxy_get_shared_data", "env.proxy_http_call", "env.proxy_increment_metric", "env.proxy_log",
 		"env.proxy_record_metric", "env.proxy_remove_header_map_value", "env.proxy_replace_header_map_value",
 		"env.proxy_send_local_response", "env.proxy_set_buffer_bytes", "env.proxy_set_effective_context",
-		"env.proxy_set_shared_data", "env.proxy_continue_stream",
+		"env.proxy_set_shared_data", "env.proxy_continue_stream", "env.proxy_set_property",
 	}
 	for _, w := range wantImports {
 		if !slices.Contains(m.Imports, w) {

@@ -56,11 +56,20 @@ func proxyLog(c *hostCall) uint32 {
 func (vm *VM) property(path []string) ([]byte, bool) {
 	key := strings.Join(path, ".")
 	s := vm.activeStream()
-	if s != nil {
-		if v, ok := s.props[key]; ok {
-			return v, true
-		}
+	if v, ok := vm.attribute(s, key); ok {
+		return v, true
 	}
+	// A name that is no attribute is read from the filter state, as Envoy does: what the
+	// filter set there itself (a single name: Envoy's value is bytes, with no fields).
+	if s != nil && len(path) == 1 {
+		v, ok := s.filterState[filterStatePrefix+path[0]]
+		return v, ok
+	}
+	return nil, false
+}
+
+// attribute is one of the Envoy attributes the host knows, by its dotted name.
+func (vm *VM) attribute(s *Stream, key string) ([]byte, bool) {
 	switch key {
 	case "plugin_root_id":
 		return []byte(vm.cfg.RootID), true
@@ -130,8 +139,13 @@ func getProperty(c *hostCall) uint32 {
 	return c.out(v, c.u32(2), c.u32(3))
 }
 
-// setProperty stores a value in the stream's filter state (Envoy keeps it under "wasm." and
-// reads it back through get_property). The root context has no stream info: NotFound.
+// filterStatePrefix is where Envoy keeps what set_property stores in a stream's filter state.
+const filterStatePrefix = "wasm."
+
+// setProperty stores a value in the stream's filter state, as Envoy does: under "wasm." and
+// the path as the guest sent it (segments still NUL-separated), where an access log's
+// %FILTER_STATE(wasm.<name>:PLAIN)% prints it; it never shadows an attribute. The root context
+// has no stream info: NotFound.
 func setProperty(c *hostCall) uint32 {
 	path, ok1 := c.readString(c.u32(0), c.u32(1))
 	val, ok2 := c.read(c.u32(2), c.u32(3))
@@ -142,10 +156,10 @@ func setProperty(c *hostCall) uint32 {
 	if s == nil {
 		return statusNotFound
 	}
-	if s.props == nil {
-		s.props = map[string][]byte{}
+	if s.filterState == nil {
+		s.filterState = map[string][]byte{}
 	}
-	s.props[strings.ReplaceAll(strings.TrimRight(path, "\x00"), "\x00", ".")] = val
+	s.filterState[filterStatePrefix+path] = val
 	return statusOK
 }
 

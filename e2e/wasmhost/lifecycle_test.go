@@ -205,3 +205,37 @@ func TestTrapKillsTheVM(t *testing.T) {
 		t.Errorf("guest stderr not routed to the log: %v", vm.Logs())
 	}
 }
+
+// TestSetProperty: set_property keeps the value in the stream's filter state under "wasm."
+// and the path as sent, as Envoy does (its access log prints %FILTER_STATE(wasm.<name>:PLAIN)%);
+// get_property reads a single name back, an attribute's path is not shadowed, and the root
+// context has no filter state.
+func TestSetProperty(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		set, key, get string
+	}{
+		{`rec={"a":"1"}`, "wasm.rec", `get="{\"a\":\"1\"}" get_status=0 source=127.0.0.1:50000`},
+		{`source.address=forged`, "wasm.source\x00address", `get="127.0.0.1:50000" get_status=0 source=127.0.0.1:50000`},
+	} {
+		vm := probe(t, Config{}, "set_property", c.set)
+		if got := logsWith(vm, "root set_property"); len(got) != 1 || got[0] != "root set_property status=1" {
+			t.Errorf("%s on the root: %q, want NotFound", c.set, got)
+		}
+		res, err := vm.Do(ctx, Request{Path: "/p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, val, _ := strings.Cut(c.set, "=")
+		if got := res.FilterState; len(got) != 1 || string(got[c.key]) != val {
+			t.Errorf("%s: filter state %q, want %q at %q", c.set, got, val, c.key)
+		}
+		if got := logsWith(vm, "set_property status=0 "+c.get); len(got) != 1 {
+			t.Errorf("%s: %q, want %q", c.set, logsWith(vm, "set_property"), c.get)
+		}
+	}
+	res, err := probe(t, Config{}).Do(ctx, Request{Path: "/p"})
+	if err != nil || res.FilterState != nil {
+		t.Errorf("nothing set: filter state %q (%v)", res.FilterState, err)
+	}
+}

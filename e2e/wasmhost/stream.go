@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -45,6 +46,9 @@ type Result struct {
 	// continued nor answered), or holding its own local reply. Envoy would hang until a timeout.
 	Paused bool
 	Reset  bool // the filter reset the stream (proxy_close_stream): no response at all
+	// FilterState is what the filter set with set_property, by Envoy's key ("wasm." and the
+	// property's name): what an access log's %FILTER_STATE(key:PLAIN)% prints.
+	FilterState map[string][]byte
 }
 
 // LocalResponse is a reply sent instead of forwarding, as the client would receive it after the
@@ -91,7 +95,7 @@ type Stream struct {
 	eos          bool // downstream finished the request
 	truncated    bool // the filter ended the request early (ContinueAndEndStream)
 	state        iterState
-	props        map[string][]byte
+	filterState  map[string][]byte // by Envoy's key: "wasm." and set_property's path
 	logPhase     bool
 
 	upHeaders  [][2]string
@@ -653,6 +657,7 @@ func (s *Stream) result() *Result {
 		r.Response = &resp
 	}
 	r.Paused = (s.local == nil && !s.reset && !s.upDone) || s.respPaused
+	r.FilterState = maps.Clone(s.filterState)
 	return r
 }
 

@@ -55,6 +55,7 @@ type config struct {
 	passHeaders          []string
 	identityHeaders      []identityHeader
 	global               *globalConfig // SPEC 14; nil: none
+	logRequests          bool          // an info line per handled request (SPEC 10)
 }
 
 type tenant struct {
@@ -121,6 +122,9 @@ func parseConfig(data []byte) (*config, error) {
 		"user_store":        c.parseUserStore,
 		"attack_protection": c.parseAttackProtection,
 		"on_success":        c.parseOnSuccess,
+		"log_requests": func(f string, v gjson.Result) error {
+			return boolean(f, v, &c.logRequests)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -380,6 +384,14 @@ func str(field string, v gjson.Result, dst *string) error {
 	return nil
 }
 
+func boolean(field string, v gjson.Result, dst *bool) error {
+	if !v.IsBool() {
+		return errors.New(field + ": must be true or false")
+	}
+	*dst = v.Type == gjson.True
+	return nil
+}
+
 // integer checks the JSON type first, so "12" is refused; Atoi refuses 1.5 and 1e3.
 func integer(field string, v gjson.Result, lo, hi int, dst *int) error {
 	if v.Type != gjson.Number {
@@ -400,14 +412,6 @@ func nonEmptyStr(field string, v gjson.Result, dst *string) error {
 	if *dst == "" {
 		return errors.New(field + ": must not be empty")
 	}
-	return nil
-}
-
-func boolean(field string, v gjson.Result, dst *bool) error {
-	if !v.IsBool() {
-		return errors.New(field + ": must be true or false")
-	}
-	*dst = v.Type == gjson.True
 	return nil
 }
 

@@ -16,7 +16,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.verifyPath != "/passwordless/verify" || c.maxRequestBytes != 16384 || c.mode != modeRespond ||
 		c.userStore.authority != "us" || c.userStore.path != "/v1/passwordless/verify" ||
 		c.userStore.timeoutMS != 1000 || c.maxAttempts != 10 || c.windowSeconds != 900 ||
-		c.ipMaxFailures != 100 || c.ipWindowSeconds != 3600 {
+		c.ipMaxFailures != 100 || c.ipWindowSeconds != 3600 || c.logRequests {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -114,6 +114,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","timeout_ms":"200"}}}`, "attack_protection.global.timeout_ms: must be a number"},
 		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","failure_mode_deny":"yes"}}}`, "attack_protection.global.failure_mode_deny: must be true or false"},
 		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","cluster":"rl2"}}}`, `attack_protection.global: duplicate key "cluster"`},
+		{`{` + base + `,"log_requests":"true"}`, "log_requests: must be true or false"},
+		{`{` + base + `,"log_requests":1}`, "log_requests: must be true or false"},
+		{`{` + base + `,"log_request":true}`, "log_request: unknown key"},
 		{`{` + base + `,"on_success":{"mode":"redirect"}}`, `on_success.mode: must be "respond" or "forward"`},
 		{`{` + base + `,"on_success":{"pass_headers":[1]}}`, "on_success.pass_headers: must be an array of header names"},
 		{`{` + base + `,"on_success":{"identity_headers":{":path":"user_id"}}}`, `on_success.identity_headers.:path: ":path" is a pseudo-header`},
@@ -122,6 +125,15 @@ func TestParseConfigErrors(t *testing.T) {
 		_, err := parseConfig([]byte(c.cfg))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("parseConfig(%s)\n got %v\nwant prefix %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func TestParseConfigLogRequests(t *testing.T) {
+	for in, want := range map[string]bool{`true`: true, `false`: false} {
+		c, err := parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"log_requests":` + in + `}`))
+		if err != nil || c.logRequests != want {
+			t.Errorf("log_requests %s: %v, %v", in, c, err)
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (h *Stream) preflight(headers [][2]string) Action {
 	if err != nil || !t.webOrigins[origin] {
 		return h.fail(newError(ErrOriginNotAllowed))
 	}
-	h.logOutcome("preflight", "")
+	h.record("preflight", "")
 	h.send(204, append([][2]string{{"access-control-allow-origin", origin}}, preflightHeaders...), nil)
 	return Pause
 }

@@ -19,10 +19,11 @@ type fakeHost struct {
 	acts     []string    // what the stream did to the request, in order: "send 200", "resume", "call userstore"...
 	sent     []sentAnswer
 	calls    []*fakeCall
-	answer   *fakeCall // the call whose answer is being delivered
-	callErr  error     // Call fails with it
-	gone     bool      // the client left: the host delivers nothing more
-	quiet    bool      // records nothing, so it allocates nothing
+	answer   *fakeCall         // the call whose answer is being delivered
+	callErr  error             // Call fails with it
+	gone     bool              // the client left: the host delivers nothing more
+	quiet    bool              // records nothing, so it allocates nothing
+	state    map[string]string // filter state, as set
 }
 
 type sentAnswer struct {
@@ -109,6 +110,16 @@ func (h *fakeHost) CallAnswerBody(size int) ([]byte, error) {
 }
 
 func (h *fakeHost) SourceAddress() (string, error) { return "203.0.113.7:5678", nil }
+
+func (h *fakeHost) SetFilterState(name string, value []byte) error {
+	if !h.quiet {
+		if h.state == nil {
+			h.state = map[string]string{}
+		}
+		h.state[name] = string(value)
+	}
+	return nil
+}
 
 func (h *fakeHost) Log(_ LogLevel, msg string) { h.act("log ", msg) }
 

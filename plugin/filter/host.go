@@ -26,6 +26,9 @@ type Host interface {
 	CallAnswerBody(size int) ([]byte, error)
 	// SourceAddress is the downstream peer, host:port.
 	SourceAddress() (string, error)
+	// SetFilterState sets a filter-state property of the request (proxy-wasm set_property),
+	// which Envoy's access log can print. The host copies value during the call.
+	SetFilterState(name string, value []byte) error
 	Log(level LogLevel, msg string)
 }
 

@@ -142,13 +142,15 @@ func parseContentType(v string) (bodyKind, *apiError) {
 // quoteSafe quotes client input for an error text, cut short so an answer stays small.
 func quoteSafe(s string) string { return string(appendQuoteSafe(nil, s)) }
 
-// appendQuoteSafe quotes s in ASCII, cut to 64 bytes, so client input cannot forge a log line
-// or bloat an answer.
+// quoteMax is how much of a client's value an answer, a log line or the record keeps.
+const quoteMax = 64
+
+// appendQuoteSafe quotes s in ASCII, cut to quoteMax bytes, so client input cannot forge a log
+// line or bloat an answer.
 func appendQuoteSafe(dst []byte, s string) []byte {
-	const max = 64
-	cut := len(s) > max
+	cut := len(s) > quoteMax
 	if cut {
-		s = s[:max]
+		s = s[:quoteMax]
 	}
 	if plainASCII(s) {
 		// What strconv would write, without its rune-by-rune walk: this runs on every

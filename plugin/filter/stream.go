@@ -18,6 +18,7 @@ type Plugin struct {
 	// Buffers reused by every request: a VM runs one callback at a time, and what the host
 	// only reads during a call (a log line as it is built, headers it serializes) can go here.
 	line        []byte
+	record      []byte // the access-log record; apart from line, which may follow it in one callback
 	callHeaders [5][2]string
 }
 
@@ -402,7 +403,7 @@ func (h *Stream) forward(answer gjson.Result) {
 
 func (h *Stream) succeed() {
 	h.p.metrics.verified.Increment(1)
-	h.logOutcome("verified", "")
+	h.record("verified", "")
 }
 
 // fail sends the error answer; it is the only path that writes an error.
@@ -411,7 +412,7 @@ func (h *Stream) fail(e *apiError) Action {
 	if c := h.p.metrics.byKind[e.kind]; c != nil {
 		c.Increment(1)
 	}
-	h.logOutcome(e.code(), e.logReason)
+	h.record(e.code(), e.logReason)
 	if h.r.redirectTo != "" {
 		h.send(302, h.errorRedirect(e), nil)
 	} else {
@@ -426,27 +427,6 @@ func (h *Stream) send(status uint32, headers [][2]string, body []byte) {
 	if err := h.host.SendResponse(status, headers, body); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
 	}
-}
-
-// logOutcome writes the one info line per handled request. The code is never in it, and the
-// client's values are quoted and cut short so they cannot forge log lines.
-func (h *Stream) logOutcome(outcome, reason string) {
-	b := append(h.p.line[:0], "passwordless_verify: tenant="...)
-	b = appendQuoteSafe(b, h.r.tenant)
-	b = append(b, " client="...)
-	b = appendQuoteSafe(b, h.r.params.clientID)
-	b = append(b, " connection="...)
-	b = appendQuoteSafe(b, h.r.params.connection)
-	b = append(b, " outcome="...)
-	b = append(b, outcome...)
-	b = append(b, " request_id="...)
-	b = appendQuoteSafe(b, h.r.requestID)
-	if reason != "" {
-		b = append(b, " reason="...)
-		b = appendQuoteSafe(b, reason)
-	}
-	h.p.line = b
-	h.host.Log(LogInfo, string(b)) // a copy: a host may keep the line
 }
 
 // lookup finds a header by its lower-case name; hosts hand header names over lower-cased.

@@ -43,6 +43,7 @@ type options struct {
 	conns, threads   int
 	workers, rounds  int
 	wasmLog          string
+	also             []variant // more builds of ours, measured beside it (-also)
 }
 
 var floorWasm string
@@ -133,7 +134,15 @@ func main() {
 	flag.IntVar(&o.conns, "c", 8, "wrk connections")
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.workers, "concurrency", 2, "Envoy worker threads")
-	flag.StringVar(&o.wasmLog, "wasm-log", "info", "Envoy's log level for the wasm component, where the filter's per-request line goes (warn drops it)")
+	flag.StringVar(&o.wasmLog, "wasm-log", "info", "Envoy's log level for the wasm component (the filter writes a line per request only with log_requests, off in bench.Config)")
+	flag.Func("also", "`name=path.wasm`: another build of ours to measure unscoped beside it in the same run, to compare a change (repeatable)", func(s string) error {
+		name, wasm, ok := strings.Cut(s, "=")
+		if !ok || name == "" || wasm == "" {
+			return errors.New("want name=path.wasm")
+		}
+		o.also = append(o.also, variant{name: name, wasm: wasm})
+		return nil
+	})
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchenvoy:", err)
@@ -167,8 +176,9 @@ func run(o options) error {
 		{name: "ours-scoped", wasm: ours, scoped: true},
 		{name: "ext_authz", peer: true},
 	}
-	for _, w := range []string{floorWasm, ours} {
-		if _, err := os.Stat(w); err != nil {
+	variants = append(variants, o.also...)
+	for _, v := range variants {
+		if _, err := os.Stat(v.wasm); v.wasm != "" && err != nil {
 			return fmt.Errorf("%w (make bench builds it)", err)
 		}
 	}

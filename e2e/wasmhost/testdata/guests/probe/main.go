@@ -50,6 +50,9 @@ func hostContinue(t uint32) uint32
 //go:wasmimport env proxy_get_property
 func hostGetProperty(path *byte, pathLen uint32, ptr, size *uint32) uint32
 
+//go:wasmimport env proxy_set_property
+func hostSetProperty(path *byte, pathLen uint32, val *byte, valLen uint32) uint32
+
 //go:wasmimport env proxy_get_shared_data
 func hostGetShared(key *byte, keyLen uint32, ptr, size, cas *uint32) uint32
 
@@ -255,6 +258,9 @@ func onConfigure(root, size uint32) uint32 {
 	if ms := atoi("tick_ms", 0); ms > 0 {
 		hostSetTick(uint32(ms))
 	}
+	if cfg.Has("set_property") {
+		logf(2, "root set_property status=%d", setProperty())
+	}
 	_, later := buffer(7, 0, size)
 	logf(2, "configured root=%d plugin_config_after_read=%d", root, later)
 	return 1
@@ -304,6 +310,13 @@ func callout(ctx uint32) {
 	callouts[token] = ctx
 }
 
+// setProperty sets the property set_property=name=value names; a dotted name is a path.
+func setProperty() uint32 {
+	name, val, _ := strings.Cut(cfg.Get("set_property"), "=")
+	path := strings.ReplaceAll(name, ".", "\x00")
+	return hostSetProperty(ptr(path), uint32(len(path)), ptr(val), uint32(len(val)))
+}
+
 func shared() {
 	key := cfg.Get("shared_key")
 	if key == "" {
@@ -347,6 +360,13 @@ func onRequestHeaders(ctx, n, eos uint32) uint32 {
 		}
 	}
 	shared()
+	if cfg.Has("set_property") {
+		st := setProperty()
+		name, _, _ := strings.Cut(cfg.Get("set_property"), "=")
+		got, gst := property(strings.Split(name, ".")...)
+		src, _ := property("source", "address")
+		logf(2, "set_property status=%d get=%q get_status=%d source=%s", st, got, gst, src)
+	}
 	if cfg.Get("local") == "headers" {
 		localReply("headers")
 	}
