@@ -15,7 +15,7 @@ import (
 
 var (
 	fuzzOnce sync.Once
-	fuzzHost proxytest.HostEmulator
+	fuzzVM   *nativeVM
 )
 
 // FuzzRequest drives whole requests (headers, then the body in chunks) through the filter:
@@ -40,12 +40,13 @@ func FuzzRequest(f *testing.F) {
 		fuzzOnce.Do(func() {
 			// One emulator for the whole fuzz process: proxytest allows one at a time.
 			opt := proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).WithPluginConfiguration([]byte(testConfig))
-			fuzzHost, _ = proxytest.NewHostEmulator(opt)
-			if fuzzHost.StartPlugin() != types.OnPluginStartStatusOK {
+			host, _ := proxytest.NewHostEmulator(opt)
+			if host.StartPlugin() != types.OnPluginStartStatusOK {
 				t.Fatal("plugin did not start")
 			}
+			fuzzVM = newNativeVM(host, map[string]wasmhost.Cluster{"userstore": okStore()})
 		})
-		vm := &nativeVM{host: fuzzHost, clusters: map[string]wasmhost.Cluster{"userstore": okStore()}}
+		vm := fuzzVM
 		headers := [][2]string{{"x-tenant-id", tenant}, {"content-type", contentType}}
 		if origin != "" {
 			headers = append(headers, [2]string{"origin", origin}, [2]string{"access-control-request-method", "POST"})

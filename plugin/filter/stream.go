@@ -220,9 +220,9 @@ func (h *Stream) callStore() Action {
 		func(numHeaders, bodySize int) { h.onStoreAnswer(att, numHeaders, bodySize) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
-		e := internalError("user store call not dispatched: " + derr.Error())
-		h.settle(att, e)
-		return h.fail(e)
+		// Only a call never sent gives its attempt back: the store cannot have judged it.
+		h.settle(att, verdictGivenBack)
+		return h.fail(internalError("user store call not dispatched: " + derr.Error()))
 	}
 	return Pause
 }
@@ -240,7 +240,7 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 		}
 	}
 	answer, err := mapAnswer(a)
-	h.settle(att, err)
+	h.settle(att, verdictOf(err))
 	if err != nil {
 		if err.kind == ErrServer {
 			h.p.metrics.storeFailures.Increment(1)
