@@ -133,6 +133,14 @@ func TestPathVariants(t *testing.T) {
 // rawPost sends a request line exactly as given: Go's client would clean some of these paths.
 func rawPost(t testing.TB, base, path, body string) (int, string) {
 	t.Helper()
+	resp, b := rawDo(t, base, "POST "+path, "x-tenant-id: acme\r\ncontent-type: application/json\r\n", body)
+	return resp.StatusCode, b
+}
+
+// rawDo sends "METHOD PATH" with the extra header lines (each ending in CRLF) and the body,
+// over a connection of its own, and reads the answer.
+func rawDo(t testing.TB, base, requestLine, headers, body string) (*http.Response, string) {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -143,18 +151,19 @@ func rawPost(t testing.TB, base, path, body string) (int, string) {
 	}
 	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nhost: %s\r\nx-tenant-id: acme\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s",
-		path, u.Host, len(body), body)
+	_, err = fmt.Fprintf(conn, "%s HTTP/1.1\r\nhost: %s\r\n%scontent-length: %d\r\nconnection: close\r\n\r\n%s",
+		requestLine, u.Host, headers, len(body), body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	method, _, _ := strings.Cut(requestLine, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s: %v", requestLine, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // TestAttackProtectionAcrossWorkers: failures for one key are counted in shared data across
