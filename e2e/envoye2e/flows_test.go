@@ -133,13 +133,13 @@ func TestPathVariants(t *testing.T) {
 // rawPost sends a request line exactly as given: Go's client would clean some of these paths.
 func rawPost(t testing.TB, base, path, body string) (int, string) {
 	t.Helper()
-	resp, b := rawDo(t, base, "POST "+path, "x-tenant-id: acme\r\ncontent-type: application/json\r\n", body)
-	return resp.StatusCode, b
+	a := rawDo(t, base, "POST "+path, "x-tenant-id: acme\r\ncontent-type: application/json\r\n", body)
+	return a.status, string(a.body)
 }
 
 // rawDo sends "METHOD PATH" with the extra header lines (each ending in CRLF) and the body,
 // over a connection of its own, and reads the answer.
-func rawDo(t testing.TB, base, requestLine, headers, body string) (*http.Response, string) {
+func rawDo(t testing.TB, base, requestLine, headers, body string) answer {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -161,9 +161,7 @@ func rawDo(t testing.TB, base, requestLine, headers, body string) (*http.Respons
 	if err != nil {
 		t.Fatalf("%s: %v", requestLine, err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return readAnswer(t, resp)
 }
 
 // TestAttackProtectionAcrossWorkers: failures for one key are counted in shared data across

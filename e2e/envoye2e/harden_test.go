@@ -1,7 +1,6 @@
 package envoye2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,19 +8,6 @@ import (
 )
 
 // The review's reproductions of issue 17 through the real Envoy (SPEC 3, 4, 5, 12 and 13).
-
-// rawAnswer is an answer read by rawDo, in the shape checkError reads.
-func rawAnswer(resp *http.Response, body string) answer {
-	a := answer{status: resp.StatusCode, header: resp.Header, body: []byte(body)}
-	var e struct {
-		Error string `json:"error"`
-		Desc  string `json:"error_description"`
-	}
-	if json.Unmarshal(a.body, &e) == nil {
-		a.errCode, a.errDesc = e.Error, e.Desc
-	}
-	return a
-}
 
 // TestFilterPathsEveryMethod (SPEC 3): the filter owns its paths for every method, and refuses
 // their lookalikes for every method, before the tenant; the code the redirect path carries
@@ -54,8 +40,7 @@ func TestFilterPathsEveryMethod(t *testing.T) {
 	} {
 		name := c.method + " " + c.path
 		// No tenant header: these answers come before the tenant.
-		resp, text := rawDo(t, s.envoy.URL, c.method+" "+c.path, "content-type: application/json\r\n", body)
-		a := rawAnswer(resp, text)
+		a := rawDo(t, s.envoy.URL, c.method+" "+c.path, "content-type: application/json\r\n", body)
 		if a.status != c.status || a.header.Get("allow") != c.allow {
 			t.Errorf("%s: got %d allow %q, want %d allow %q", name, a.status, a.header.Get("allow"), c.status, c.allow)
 			continue

@@ -191,6 +191,12 @@ func doWith(t testing.TB, c *http.Client, req *http.Request) answer {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
+	return readAnswer(t, resp)
+}
+
+// readAnswer reads and closes resp, and decodes an error body.
+func readAnswer(t testing.TB, resp *http.Response) answer {
+	t.Helper()
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

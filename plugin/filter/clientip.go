@@ -74,7 +74,7 @@ func parseIPv6(s string) (a [16]byte, ok bool) {
 		if err != nil {
 			return a, false
 		}
-		a[n], a[n+1] = byte(v>>8), byte(v)
+		a[n], a[n+1] = byte(v>>8), byte(v) //nolint:gosec // G115: ParseUint bounded v to 16 bits
 		n += 2
 		switch {
 		case end < 0:
