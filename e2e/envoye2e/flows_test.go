@@ -161,6 +161,7 @@ func rawDo(t testing.TB, base, requestLine, headers, body string) answer {
 	if err != nil {
 		t.Fatalf("%s: %v", requestLine, err)
 	}
+	defer func() { _ = resp.Body.Close() }()
 	return readAnswer(t, resp)
 }
 

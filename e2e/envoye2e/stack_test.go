@@ -191,13 +191,13 @@ func doWith(t testing.TB, c *http.Client, req *http.Request) answer {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
+	defer func() { _ = resp.Body.Close() }()
 	return readAnswer(t, resp)
 }
 
-// readAnswer reads and closes resp, and decodes an error body.
+// readAnswer reads resp's body and decodes an error body.
 func readAnswer(t testing.TB, resp *http.Response) answer {
 	t.Helper()
-	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
