@@ -27,6 +27,7 @@ import (
 
 type request struct {
 	method, path, authority string
+	scheme                  string // "" is https
 	headers                 [][2]string
 	body                    string
 	chunk                   int // deliver the body in chunks of this size; 0 = one chunk
@@ -124,7 +125,11 @@ func pseudoHeaders(r request) [][2]string {
 	if authority == "" {
 		authority = "login.example.com"
 	}
-	return [][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", "https"}}
+	scheme := r.scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	return [][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", scheme}}
 }
 
 func chunks(body string, size int) []string {
@@ -533,7 +538,7 @@ func (w *wasmVM) send(t testing.TB, r request) *wasmhost.Stream {
 		Method:        ph[0][1],
 		Path:          ph[1][1],
 		Authority:     ph[2][1],
-		Scheme:        "https",
+		Scheme:        ph[3][1],
 		Headers:       r.headers,
 		Body:          []byte(r.body),
 		ChunkSize:     r.chunk,

@@ -301,7 +301,14 @@ func TestTenantPrecedence(t *testing.T) {
 // from filter.Catalogue, so a wrong catalogue row fails a flow test too.
 func checkSpecAnswer(t *testing.T, got outcome, status uint32, code, description string) {
 	t.Helper()
-	want := `{"error":"` + code + `","error_description":"` + description + `"}`
+	quote := func(s string) string {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	want := `{"error":` + quote(code) + `,"error_description":` + quote(description) + `}`
 	if got.status != status || string(got.body) != want {
 		t.Errorf("got %d %s\nwant %d %s", got.status, got.body, status, want)
 	}

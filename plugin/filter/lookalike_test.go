@@ -85,18 +85,40 @@ func refLookalike(c *config, path string) bool {
 	return key(p) == key(c.verifyPath) || key(p) == key(c.redirectPath)
 }
 
-// FuzzLookalike: the lookalike rule agrees with the reference on any path, for the default
-// paths and for configured ones.
-func FuzzLookalike(f *testing.F) {
+// refRoute is SPEC 3's routing written out: the method decides on the filter's own paths,
+// the lookalike rule elsewhere.
+func refRoute(c *config, method, path string) route {
+	p, _, _ := strings.Cut(path, "?")
+	methods := map[string]map[string]route{
+		c.verifyPath:   {"POST": routeVerify, "OPTIONS": routePreflight},
+		c.redirectPath: {"GET": routeRedirect},
+	}
+	if m, ok := methods[p]; ok {
+		if r, ok := m[method]; ok {
+			return r
+		}
+		return routeWrongMethod
+	}
+	if refLookalike(c, path) {
+		return routeLookalike
+	}
+	return routeNone
+}
+
+// FuzzRoute: the method and lookalike decisions agree with the reference on any method and
+// path, for the default paths and for configured ones.
+func FuzzRoute(f *testing.F) {
 	for _, s := range []string{"/passwordless/verify", "/Passwordless/Verify/", "/passwordless/verify;a=b/", "/passwordless/%76erify",
-		"/passwordless/verify%3B", "/pv/;x", "/PV?otp=1", "/R//", "/passwordless/verify_redirect;a?x"} {
-		f.Add(s)
+		"/passwordless/verify%3B", "/pv/;x", "/PV?otp=1", "/R//", "/passwordless/verify_redirect;a?x", "/passwordless/verify_redirect?otp=1"} {
+		for _, m := range []string{"POST", "GET", "OPTIONS", "HEAD", "PUT", "post"} {
+			f.Add(m, s)
+		}
 	}
 	configs := []*config{{verifyPath: defaultVerifyPath, redirectPath: defaultRedirectPath}, {verifyPath: "/pv", redirectPath: "/R/"}}
-	f.Fuzz(func(t *testing.T, path string) {
+	f.Fuzz(func(t *testing.T, method, path string) {
 		for _, c := range configs {
-			if got, want := c.lookalike(path), refLookalike(c, path); got != want {
-				t.Errorf("paths %s and %s: lookalike(%q) = %v, reference %v", c.verifyPath, c.redirectPath, path, got, want)
+			if got, want := c.route(method, path), refRoute(c, method, path); got != want {
+				t.Errorf("paths %s and %s: route(%q, %q) = %d, reference %d", c.verifyPath, c.redirectPath, method, path, got, want)
 			}
 		}
 	})
