@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds build/plugin.wasm with the stock Go toolchain; see "How the build works" in README.md.
+# Builds build/plugin.wasm with the stock Go toolchain; see "How the build works" in plugin/README.md.
 # "./build.sh lint-abi" instead vets and lints the ABI binding where it is compiled: inside the
 # vendored SDK, for GOOS=wasip1 GOARCH=wasm.
 # ./build.sh [PACKAGE [OUT]] builds another main package of the module the same way, e.g.

@@ -2,7 +2,7 @@
 // three request paths that our filter (build/plugin.wasm) and the floor filter
 // (build/floor.wasm, plugin/floor) are both measured on, and the user store's answer. Its
 // benchmarks run both filters in the wazero host (e2e/wasmhost); e2e/cmd/benchenvoy runs them
-// in the real Envoy. See "Performance: how it is measured" in README.md.
+// in the real Envoy. See "Performance: how it is measured" in e2e/README.md.
 package bench
 
 import (

@@ -2,7 +2,7 @@
 // the real one (./build.sh ./plugin/floor build/floor.wasm: stock Go, the same ABI binding,
 // the same flags), that makes only the host calls the job cannot avoid and does no other work.
 // make bench runs it beside build/plugin.wasm on the same requests; see "Performance: how it
-// is measured" in README.md.
+// is measured" in e2e/README.md.
 //
 // On POST /passwordless/verify (the query string is not looked at) it reads the request
 // headers in one call, pauses, reads the body once at the end of the stream, and then
