@@ -77,7 +77,7 @@ browser: build envoy
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \
-	./plugin/filter:FuzzAppendQuoteSafe \
+	./plugin/filter:FuzzAppendQuoteSafe ./plugin/filter:FuzzCountedIP ./plugin/filter:FuzzRoute \
 	./shared/storewire:FuzzAppendJSON ./shared/storewire:FuzzAppendString ./shared/jsoncheck:FuzzCheck
 
 fuzz:

@@ -150,11 +150,14 @@ func checkNeverRecorded(t *testing.T, vm filterVM, outs []outcome, secrets ...st
 	}
 }
 
-// otpStore answers by the code sent: "ok" verifies, "down" is a 500, anything else is a
-// wrong code. It counts its calls.
-type otpStore struct{ calls atomic.Int64 }
+// otpStore answers by the code sent: "ok" verifies, "down" is a 503, "blocked" is a blocked
+// user, "fault" goes to fault, anything else is a wrong code. It counts its calls.
+type otpStore struct {
+	calls atomic.Int64
+	fault wasmhost.Cluster
+}
 
-func (s *otpStore) RoundTrip(_ context.Context, r *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+func (s *otpStore) RoundTrip(ctx context.Context, r *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
 	s.calls.Add(1)
 	var req struct{ OTP string }
 	if err := json.Unmarshal(r.Body, &req); err != nil {
@@ -165,6 +168,10 @@ func (s *otpStore) RoundTrip(_ context.Context, r *wasmhost.CalloutRequest) (*wa
 		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "200"}}, Body: []byte(`{"user_id":"u"}`)}, nil
 	case "down":
 		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "503"}}}, nil
+	case "blocked":
+		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "401"}}, Body: []byte(`{"error":"unauthorized"}`)}, nil
+	case "fault":
+		return s.fault.RoundTrip(ctx, r)
 	}
 	return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", "401"}}, Body: []byte(`{"error":"invalid_user_password"}`)}, nil
 }
@@ -214,28 +221,19 @@ func TestParallelAttemptsForOneKey(t *testing.T) {
 	})
 }
 
-// TestAttemptGivenBack: an answer that is not a counted failure gives its attempt back, in
-// flight or not: success, 5xx, a failed or undispatched call, any other store answer.
+// TestAttemptGivenBack: SPEC 7; a verdict other than a wrong code gives its attempt back, in
+// flight or not: a success, a blocked user, access denied, an unknown connection, the store's
+// own 429, and a call that could not be dispatched (the store never saw it).
 func TestAttemptGivenBack(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		store := &otpStore{}
 		vm := h.mustStart(t, protectionConfig(`"max_attempts": 3`), map[string]wasmhost.Cluster{"userstore": store})
-		// Three 503s in flight at once, then three failures still fit.
-		for _, o := range vm.doAll(t, []request{attemptReq("a", "10.0.0.1", "down"), attemptReq("a", "10.0.0.1", "down"),
-			attemptReq("a", "10.0.0.1", "down")}) {
-			checkError(t, o, filter.ErrServer, "")
-		}
-		for range 3 {
-			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
-		}
-		checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), filter.ErrTooManyAttempts, "")
-
-		// A success and two 503s in flight fill the three attempts; once answered, all three
-		// are given back (the success also clears), whatever order the answers come in.
-		got := vm.doAll(t, []request{attemptReq("b", "10.0.0.1", "ok"), attemptReq("b", "10.0.0.1", "down"),
-			attemptReq("b", "10.0.0.1", "down"), attemptReq("b", "10.0.0.1", "bad")})
-		if got[0].status != 200 || got[1].status != 500 || got[2].status != 500 || got[3].status != 429 {
-			t.Fatalf("answers %d %d %d %d, want 200 500 500 429", got[0].status, got[1].status, got[2].status, got[3].status)
+		// A success and two blocked answers in flight fill the three attempts; once answered,
+		// all three are given back (the success also clears), whatever order the answers come in.
+		got := vm.doAll(t, []request{attemptReq("b", "10.0.0.1", "ok"), attemptReq("b", "10.0.0.1", "blocked"),
+			attemptReq("b", "10.0.0.1", "blocked"), attemptReq("b", "10.0.0.1", "bad")})
+		if got[0].status != 200 || got[1].status != 401 || got[2].status != 401 || got[3].status != 429 {
+			t.Fatalf("answers %d %d %d %d, want 200 401 401 429", got[0].status, got[1].status, got[2].status, got[3].status)
 		}
 		for range 3 {
 			checkError(t, vm.do(t, attemptReq("b", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
@@ -246,24 +244,79 @@ func TestAttemptGivenBack(t *testing.T) {
 		cluster wasmhost.Cluster
 		want    filter.ErrorKind
 	}{
-		"403":         {storeReply("403", `{"error":"access_denied","error_description":"no"}`), filter.ErrAccessDenied},
-		"store 429":   {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), filter.ErrStoreTooManyAttempts},
-		"401 blocked": {storeReply("401", `{"error":"unauthorized"}`), filter.ErrUserBlocked},
-		"malformed":   {storeReply("200", `[1]`), filter.ErrServer},
-		"failed call": {wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
-			return nil, errors.New("reset")
-		}), filter.ErrServer},
-		"not dispatch": {nil, filter.ErrServer},
+		"403":            {storeReply("403", `{"error":"access_denied","error_description":"no"}`), filter.ErrAccessDenied},
+		"store 429":      {storeReply("429", `{"error":"too_many_attempts","error_description":"slow down"}`), filter.ErrStoreTooManyAttempts},
+		"401 blocked":    {storeReply("401", `{"error":"unauthorized"}`), filter.ErrUserBlocked},
+		"404 connection": {storeReply("404", `{"error":"bad.connection"}`), filter.ErrStoreBadConnection},
+		"not dispatched": {nil, filter.ErrServer},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vmTest(t, func(t *testing.T, h *harness) {
 				clusters := map[string]wasmhost.Cluster{"userstore": c.cluster}
 				if c.cluster == nil {
+					if !h.wasm {
+						// proxytest dispatches to any cluster name; filter's
+						// TestUndispatchedCallGivesBack covers this natively.
+						t.Skip("proxytest cannot refuse a dispatch")
+					}
 					clusters = nil // an unknown cluster: Envoy refuses the dispatch
 				}
 				vm := h.mustStart(t, protectionConfig(`"max_attempts": 2, "ip_max_failures": 2`), clusters)
 				for range 4 {
 					checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "1")), c.want, "")
+				}
+			})
+		})
+	}
+}
+
+// TestUnknownOutcomeStaysTaken: SPEC 7; a store call whose outcome is unknown (a timeout, a
+// reset, a 5xx, any answer mapped to 500) may have been judged by the store: its attempt
+// stays taken and counts toward ip_max_failures. So does a client that leaves during the call.
+// Otherwise a store made slow would give unlimited guesses.
+func TestUnknownOutcomeStaysTaken(t *testing.T) {
+	hang := wasmhost.ClusterFunc(func(ctx context.Context, _ *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	for name, fault := range map[string]wasmhost.Cluster{
+		"503":            storeReply("503", ""),
+		"500":            storeReply("500", `{"error":"boom"}`),
+		"unexpected 418": storeReply("418", `{"error":"teapot"}`),
+		"malformed":      storeReply("200", `[1]`),
+		"reset": wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+			return nil, errors.New("reset")
+		}),
+		"timeout":       hang,
+		"client leaves": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			vmTest(t, func(t *testing.T, h *harness) {
+				store := &otpStore{fault: fault}
+				vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore", "timeout_ms": 50},
+					"attack_protection": {"max_attempts": 3, "ip_max_failures": 5}`), map[string]wasmhost.Cluster{"userstore": store})
+				// Two at once and one alone: in flight or not, none comes back.
+				if fault == nil {
+					for range 3 { // codes the store accepts: had the answers come, all were back
+						vm.leave(t, attemptReq("a", "10.0.0.1", "ok"))
+					}
+				} else {
+					for _, o := range vm.doAll(t, []request{attemptReq("a", "10.0.0.1", "fault"), attemptReq("a", "10.0.0.1", "fault")}) {
+						checkError(t, o, filter.ErrServer, "")
+					}
+					checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "fault")), filter.ErrServer, "")
+				}
+				if n := store.calls.Load(); n != 3 {
+					t.Fatalf("%d store calls, want 3", n)
+				}
+				checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "ok")), filter.ErrTooManyAttempts, "")
+				// The three count toward the address's five: two more failures, then throttled.
+				for _, u := range []string{"b", "c"} {
+					checkError(t, vm.do(t, attemptReq(u, "10.0.0.1", "bad")), filter.ErrWrongCode, "")
+				}
+				checkError(t, vm.do(t, attemptReq("d", "10.0.0.1", "ok")), filter.ErrSuspiciousIP, "")
+				if n := store.calls.Load(); n != 5 {
+					t.Errorf("%d store calls, want 5: a blocked attempt reached the store", n)
 				}
 			})
 		})
@@ -415,6 +468,48 @@ func TestSecretFromHostRandomness(t *testing.T) {
 				t.Fatalf("secret %x: want %d fresh random bytes per start", s, filter.SecretSize)
 			}
 			seen[s] = true
+		}
+	})
+}
+
+// TestIPv6CountedPer64: SPEC 7; one host holds a whole /64, so an IPv6 client is counted by
+// its /64, for the key and for the address; an IPv4-mapped address is its IPv4 client. The
+// store's ip stays the full address.
+func TestIPv6CountedPer64(t *testing.T) {
+	from := func(user, source string) request {
+		r := attemptReq(user, "", "bad")
+		r.source = source
+		return r
+	}
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 2, "ip_max_failures": 3`), map[string]wasmhost.Cluster{"userstore": store})
+		checkError(t, vm.do(t, from("a", "[2001:db8:0:1::a]:443")), filter.ErrWrongCode, "")
+		checkError(t, vm.do(t, from("a", "[2001:DB8:0:1:ffff:ffff:ffff:ffff]:443")), filter.ErrWrongCode, "")
+		checkError(t, vm.do(t, from("a", "[2001:db8:0:1:1:2:3:4%eth0]:443")), filter.ErrTooManyAttempts, "")
+		checkError(t, vm.do(t, from("a", "[2001:db8:0:2::a]:443")), filter.ErrWrongCode, "") // the next /64
+		// The address count: two failures from the /64 so far, one more fills it.
+		checkError(t, vm.do(t, from("b", "[2001:db8:0:1::b]:443")), filter.ErrWrongCode, "")
+		checkError(t, vm.do(t, from("c", "[2001:db8:0:1::c]:443")), filter.ErrSuspiciousIP, "")
+
+		// IPv4 as it is, whether or not a dual-stack listener maps it.
+		checkError(t, vm.do(t, from("a", "192.0.2.1:80")), filter.ErrWrongCode, "")
+		checkError(t, vm.do(t, from("a", "[::ffff:192.0.2.1]:80")), filter.ErrWrongCode, "")
+		checkError(t, vm.do(t, from("a", "192.0.2.1:81")), filter.ErrTooManyAttempts, "")
+		checkError(t, vm.do(t, from("a", "[::ffff:192.0.2.2]:80")), filter.ErrWrongCode, "")
+
+		var ips []string
+		for _, c := range h.callouts() {
+			var body struct{ IP string }
+			if err := json.Unmarshal(c.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			ips = append(ips, body.IP)
+		}
+		want := []string{"2001:db8:0:1::a", "2001:DB8:0:1:ffff:ffff:ffff:ffff", "2001:db8:0:2::a", "2001:db8:0:1::b",
+			"192.0.2.1", "::ffff:192.0.2.1", "::ffff:192.0.2.2"}
+		if strings.Join(ips, " ") != strings.Join(want, " ") {
+			t.Errorf("store calls' ip %q, want the full addresses %q", ips, want)
 		}
 	})
 }

@@ -60,16 +60,22 @@ func TestPreflight(t *testing.T) {
 				t.Errorf("%s: forwarded", name)
 			}
 		}
-		// Not a preflight for POST, or another path: not the filter's.
+		// An OPTIONS that is no preflight for POST is still the filter's (SPEC 3): 204 with the
+		// methods of the path, no CORS headers, nothing upstream; on the redirect path, 405.
 		for _, r := range []request{
 			{method: "OPTIONS", authority: "acme.auth.example.com"},
 			{method: "OPTIONS", authority: "acme.auth.example.com", headers: [][2]string{{"origin", appOrigin}, {"access-control-request-method", "PUT"}}},
-			{method: "OPTIONS", path: "/passwordless/verify_redirect", authority: "acme.auth.example.com", headers: [][2]string{{"origin", appOrigin}, {"access-control-request-method", "POST"}}},
 		} {
-			if got := vm.do(t, r); !got.forwarded {
-				t.Errorf("%v: not passed through: %d", r.headers, got.status)
+			got := vm.do(t, r)
+			if got.status != 204 || got.forwarded || headerValue(got.headers, "allow") != "POST, OPTIONS" || len(got.body) != 0 {
+				t.Errorf("%v: %d forwarded %v headers %v", r.headers, got.status, got.forwarded, got.headers)
 			}
+			checkCORS(t, got.headers, "")
 		}
+		got = vm.do(t, request{method: "OPTIONS", path: "/passwordless/verify_redirect", authority: "acme.auth.example.com",
+			headers: [][2]string{{"origin", appOrigin}, {"access-control-request-method", "POST"}}})
+		checkError(t, got, filter.ErrMethodNotAllowed, "")
+		checkCORS(t, got.headers, "")
 		if len(h.callouts()) != 0 {
 			t.Error("a preflight called the user store")
 		}

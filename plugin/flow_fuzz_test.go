@@ -15,7 +15,7 @@ import (
 
 var (
 	fuzzOnce sync.Once
-	fuzzHost proxytest.HostEmulator
+	fuzzVM   *nativeVM
 )
 
 // FuzzRequest drives whole requests (headers, then the body in chunks) through the filter:
@@ -36,16 +36,22 @@ func FuzzRequest(f *testing.F) {
 	f.Add("GET", "/passwordless/verify_redirect?client_id=acme-web&response_type=token&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback"+
 		"&connection=email&email=a%40example.com&verification_code=424242&state=s", "acme", "", "", uint8(0), "")
 	f.Add("OPTIONS", "/passwordless/verify", "acme", "", "", uint8(0), "https://app.example.com")
+	f.Add("OPTIONS", "/passwordless/verify", "acme", "", "", uint8(0), "")
+	f.Add("PUT", "/passwordless/verify", "acme", "application/json", validBody, uint8(0), "")
+	f.Add("HEAD", "/passwordless/verify_redirect?otp=1", "", "", "", uint8(0), "")
+	f.Add("POST", "/Passwordless/Verify;x=1/", "acme", "application/json", validBody, uint8(0), "")
+	f.Add("GET", "/passwordless/%76erify_redirect?otp=1", "acme", "", "", uint8(0), "")
 	f.Fuzz(func(t *testing.T, method, path, tenant, contentType, body string, chunk uint8, origin string) {
 		fuzzOnce.Do(func() {
 			// One emulator for the whole fuzz process: proxytest allows one at a time.
 			opt := proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).WithPluginConfiguration([]byte(testConfig))
-			fuzzHost, _ = proxytest.NewHostEmulator(opt)
-			if fuzzHost.StartPlugin() != types.OnPluginStartStatusOK {
+			host, _ := proxytest.NewHostEmulator(opt)
+			if host.StartPlugin() != types.OnPluginStartStatusOK {
 				t.Fatal("plugin did not start")
 			}
+			fuzzVM = newNativeVM(host, map[string]wasmhost.Cluster{"userstore": okStore()})
 		})
-		vm := &nativeVM{host: fuzzHost, clusters: map[string]wasmhost.Cluster{"userstore": okStore()}}
+		vm := fuzzVM
 		headers := [][2]string{{"x-tenant-id", tenant}, {"content-type", contentType}}
 		if origin != "" {
 			headers = append(headers, [2]string{"origin", origin}, [2]string{"access-control-request-method", "POST"})
@@ -57,22 +63,37 @@ func FuzzRequest(f *testing.F) {
 		ph := pseudoHeaders(req)
 		method, path = ph[0][1], strings.TrimSpace(ph[1][1])
 		at := func(p string) bool { return path == p || strings.HasPrefix(path, p+"?") }
+		ours := at("/passwordless/verify") || at("/passwordless/verify_redirect")
 		post := method == "POST" && at("/passwordless/verify")
 		redirect := method == "GET" && at("/passwordless/verify_redirect")
-		preflight := method == "OPTIONS" && at("/passwordless/verify") && origin != ""
-		handled := post || redirect || preflight
+		options := method == "OPTIONS" && at("/passwordless/verify")
+		preflight := options && origin != ""
 		switch {
 		case got.paused:
 			t.Fatal("request left paused")
 		case got.forwarded:
-			if handled {
-				t.Fatal("a verify request went upstream in respond mode")
+			if ours {
+				t.Fatal("a request on the filter's path went upstream in respond mode")
 			}
 			if string(got.body) != body {
 				t.Fatal("a passed-through body was changed")
 			}
-		case !handled:
-			t.Fatalf("a request the filter does not own was answered: %d", got.status)
+		case ours && !post && !redirect && !options:
+			// The filter owns its paths for every method (SPEC 3).
+			allow := map[bool]string{true: "POST, OPTIONS", false: "GET"}[at("/passwordless/verify")]
+			if got.status != 405 || headerValue(got.headers, "allow") != allow ||
+				string(got.body) != `{"error":"invalid_request","error_description":"method not allowed"}` {
+				t.Fatalf("%s on the filter's path: %d %v %s", method, got.status, got.headers, got.body)
+			}
+		case !ours:
+			// A lookalike (FuzzRoute judges which paths are): 404 whatever the method.
+			if got.status != 404 || string(got.body) != `{"error":"invalid_request","error_description":"unknown path"}` {
+				t.Fatalf("a request the filter does not own was answered: %d %s", got.status, got.body)
+			}
+		case got.status == 204 && options && !preflight:
+			if len(got.body) != 0 || headerValue(got.headers, "allow") != "POST, OPTIONS" {
+				t.Fatalf("an OPTIONS that is no preflight: %v %q", got.headers, got.body)
+			}
 		case got.status == 200 && post:
 			if string(got.body) != `{"user_id":"u1"}` {
 				t.Fatalf("200 with %s", got.body)

@@ -322,25 +322,6 @@ func TestGlobalLogLines(t *testing.T) {
 	})
 }
 
-// clientLeaves sends r, and the client goes away before any answer of a call it made: the
-// stream ends (proxy_on_log, proxy_on_delete), then its calls complete against a context that
-// is gone, which the SDK drops.
-func clientLeaves(t *testing.T, vm filterVM, r request) {
-	t.Helper()
-	switch v := vm.(type) {
-	case *nativeVM:
-		s := v.send(t, r)
-		v.host.CompleteHttpContext(s.id)
-		for _, a := range v.host.GetCalloutAttributesFromContext(s.id) {
-			v.deliver(a)
-		}
-	case *wasmVM:
-		if _, err := v.send(t, r).Finish(context.Background()); err != nil {
-			t.Fatalf("wasm VM: %v", err)
-		}
-	}
-}
-
 // TestGlobalClientLeavesDuringTheCall: a client gone while the service is asked causes no
 // store call, and its attempt is given back: with max_attempts 1 the next attempt reaches
 // the store. (One gone during the store call leaves it taken, SPEC 7: see the filter's
@@ -349,7 +330,7 @@ func TestGlobalClientLeavesDuringTheCall(t *testing.T) {
 	vmTest(t, func(t *testing.T, h *harness) {
 		svc := &rlService{status: "200", body: rlOK}
 		vm, store := startGlobal(t, h, `"max_attempts": 1`, `{"cluster":"ratelimit"}`, svc)
-		clientLeaves(t, vm, acme(validBody))
+		vm.leave(t, acme(validBody))
 		if n := store.calls.Load(); n != 0 {
 			t.Fatalf("%d store calls after the client left during the service's call", n)
 		}

@@ -28,6 +28,7 @@ import (
 
 type request struct {
 	method, path, authority string
+	scheme                  string // "" is https
 	headers                 [][2]string
 	body                    string
 	chunk                   int // deliver the body in chunks of this size; 0 = one chunk
@@ -52,6 +53,9 @@ type filterVM interface {
 	// doAll sends every request before any user store answer is delivered, as concurrent
 	// clients would, then delivers the answers; outcomes are in request order.
 	doAll(t testing.TB, rs []request) []outcome
+	// leave sends the request, and the client goes away before any user store answer: the
+	// stream ends, then its calls complete against a context that is gone.
+	leave(t testing.TB, r request)
 	counter(t testing.TB, name string) uint64
 	// histogramLast is the last value recorded in a histogram.
 	histogramLast(t testing.TB, name string) uint64
@@ -123,7 +127,11 @@ func pseudoHeaders(r request) [][2]string {
 	if authority == "" {
 		authority = "login.example.com"
 	}
-	return [][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", "https"}}
+	scheme := r.scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	return [][2]string{{":method", method}, {":path", path}, {":authority", authority}, {":scheme", scheme}}
 }
 
 func chunks(body string, size int) []string {
@@ -143,6 +151,37 @@ func chunks(body string, size int) []string {
 type nativeVM struct {
 	host     proxytest.HostEmulator
 	clusters map[string]wasmhost.Cluster
+	timeouts *calloutTimeouts
+}
+
+// calloutTimeouts reads the timeout of each callout from the line proxytest logs for it (its
+// HttpCalloutAttribute has none), so the native half honours timeout_ms like the wasm host.
+// Every other line proxytest logs is dropped: it logs callout bodies, with the code.
+type calloutTimeouts struct {
+	mu   sync.Mutex
+	seen []time.Duration // in the order the callouts were made, not yet claimed by a stream
+}
+
+func (c *calloutTimeouts) Write(line []byte) (int, error) {
+	const mark = "] timeout: "
+	l := string(line)
+	if i := strings.Index(l, mark); i >= 0 && strings.Contains(l, "[http callout to ") {
+		if ms, err := strconv.Atoi(strings.TrimSpace(l[i+len(mark):])); err == nil {
+			c.mu.Lock()
+			c.seen = append(c.seen, time.Duration(ms)*time.Millisecond)
+			c.mu.Unlock()
+		}
+	}
+	return len(line), nil
+}
+
+// take returns the timeouts of the callouts made since the last take.
+func (c *calloutTimeouts) take() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.seen
+	c.seen = nil
+	return out
 }
 
 // releaseNative ends the running emulator: proxytest allows one at a time, so a test that
@@ -158,13 +197,21 @@ func startNative(t testing.TB, cfg string, clusters map[string]wasmhost.Cluster)
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
 		return nil, errors.New(strings.Join(host.GetCriticalLogs(), "\n"))
 	}
-	return &nativeVM{host: host, clusters: clusters}, nil
+	return newNativeVM(host, clusters), nil
+}
+
+// newNativeVM drives a started emulator; from now on proxytest's log is read for timeouts.
+func newNativeVM(host proxytest.HostEmulator, clusters map[string]wasmhost.Cluster) *nativeVM {
+	timeouts := &calloutTimeouts{}
+	log.SetOutput(timeouts)
+	return &nativeVM{host: host, clusters: clusters, timeouts: timeouts}
 }
 
 // nativeStream is a request sent to the emulator whose callouts are not yet answered.
 type nativeStream struct {
 	id       uint32
 	record   string                     // the record its callbacks set
+	timeouts []time.Duration            // of the stream's callouts, in the order made
 	sent     []byte                     // body that went upstream chunk by chunk
 	held     bool                       // the last chunk was held back (paused)
 	upstream *wasmhost.UpstreamResponse // the upstream's answer if the request goes there
@@ -199,6 +246,7 @@ func (n *nativeVM) send(t testing.TB, r request) *nativeStream {
 		t.Fatal(err)
 	}
 	s := &nativeStream{id: host.InitializeHttpContext(), upstream: r.upstream}
+	defer func() { s.timeouts = append(s.timeouts, n.timeouts.take()...) }()
 	noBody := r.body == "" && r.trailers == nil
 	n.watch(s, func() { host.CallOnRequestHeaders(s.id, append(pseudoHeaders(r), r.headers...), noBody) })
 	if noBody {
@@ -240,21 +288,19 @@ func (n *nativeVM) watch(s *nativeStream, callback func()) {
 	}
 }
 
+func (n *nativeVM) leave(t testing.TB, r request) {
+	t.Helper()
+	s := n.send(t, r)
+	n.host.CompleteHttpContext(s.id)
+	n.deliverAll(s) // the SDK finds the context gone and drops the answers
+}
+
 // finish delivers the stream's user store answers until none is pending, as Envoy's event
 // loop would, and ends the stream.
 func (n *nativeVM) finish(s *nativeStream) outcome {
 	host := n.host
 	defer host.CompleteHttpContext(s.id)
-	for done := 0; ; {
-		attrs := host.GetCalloutAttributesFromContext(s.id)
-		if done == len(attrs) {
-			break
-		}
-		for _, a := range attrs[done:] {
-			n.watch(s, func() { n.deliver(a) })
-		}
-		done = len(attrs)
-	}
+	n.deliverAll(s)
 	path := headerValue(host.GetCurrentRequestHeaders(s.id), ":path")
 	if lr := host.GetSentLocalResponse(s.id); lr != nil {
 		return outcome{status: lr.StatusCode, headers: lr.Headers, body: lr.Data, path: path, record: s.record}
@@ -280,24 +326,55 @@ func (n *nativeVM) finish(s *nativeStream) outcome {
 	return outcome{paused: true, path: path, record: s.record}
 }
 
-// deliver runs one callout against its cluster. proxytest accepts any cluster name, so an
-// unknown one is delivered as a failed call, which the filter must treat like Envoy's
-// BadArgument: a 500.
-func (n *nativeVM) deliver(a proxytest.HttpCalloutAttribute) {
+// deliverAll delivers the stream's callouts, and those their answers make, until none is left.
+func (n *nativeVM) deliverAll(s *nativeStream) {
+	for done := 0; ; {
+		attrs := n.host.GetCalloutAttributesFromContext(s.id)
+		if done == len(attrs) {
+			return
+		}
+		if len(s.timeouts) < len(attrs) {
+			panic("harness: a callout without its timeout line: who replaced log's output?")
+		}
+		for i, a := range attrs[done:] {
+			n.watch(s, func() { n.deliver(a, s.timeouts[done+i]) })
+			s.timeouts = append(s.timeouts, n.timeouts.take()...)
+		}
+		done = len(attrs)
+	}
+}
+
+// deliver runs one callout against its cluster within its timeout, which Envoy enforces
+// even against a cluster that never answers. proxytest accepts any cluster name, so an
+// unknown one is delivered as a failed call (Envoy refuses its dispatch instead).
+func (n *nativeVM) deliver(a proxytest.HttpCalloutAttribute, timeout time.Duration) {
 	c, ok := n.clusters[a.Upstream]
 	if !ok {
 		n.host.CallOnHttpCallResponse(a.CalloutID, nil, nil, nil)
 		return
 	}
-	// proxytest does not record the callout timeout; the default timeout_ms stands in.
-	ctx, cancel := context.WithTimeout(context.Background(), filter.DefaultTimeoutMS*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := c.RoundTrip(ctx, &wasmhost.CalloutRequest{Headers: a.Headers, Body: a.Body, Trailers: a.Trailers})
-	if err != nil {
+	type result struct {
+		resp *wasmhost.CalloutResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := c.RoundTrip(ctx, &wasmhost.CalloutRequest{Headers: a.Headers, Body: a.Body, Trailers: a.Trailers, Timeout: timeout})
+		done <- result{resp, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		r.err = ctx.Err()
+	}
+	if r.err != nil || r.resp == nil {
 		n.host.CallOnHttpCallResponse(a.CalloutID, nil, nil, nil)
 		return
 	}
-	n.host.CallOnHttpCallResponse(a.CalloutID, resp.Headers, resp.Trailers, resp.Body)
+	n.host.CallOnHttpCallResponse(a.CalloutID, r.resp.Headers, r.resp.Trailers, r.resp.Body)
 }
 
 func (n *nativeVM) counter(t testing.TB, name string) uint64 {
@@ -451,6 +528,14 @@ func (w *wasmVM) do(t testing.TB, r request) outcome {
 	return w.finish(t, w.send(t, r), r.upstream)
 }
 
+func (w *wasmVM) leave(t testing.TB, r request) {
+	t.Helper()
+	// Finish ends the stream at once, then delivers its calls to the root context.
+	if _, err := w.send(t, r).Finish(context.Background()); err != nil {
+		t.Fatalf("wasm VM: %v", err)
+	}
+}
+
 func (w *wasmVM) doAll(t testing.TB, rs []request) []outcome {
 	t.Helper()
 	streams := make([]*wasmhost.Stream, len(rs))
@@ -474,7 +559,7 @@ func (w *wasmVM) send(t testing.TB, r request) *wasmhost.Stream {
 		Method:        ph[0][1],
 		Path:          ph[1][1],
 		Authority:     ph[2][1],
-		Scheme:        "https",
+		Scheme:        ph[3][1],
 		Headers:       r.headers,
 		Body:          []byte(r.body),
 		ChunkSize:     r.chunk,

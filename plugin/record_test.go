@@ -51,7 +51,8 @@ func TestRecord(t *testing.T) {
 			{"preflight refused", preflight("https://evil.example", rid("r-7")),
 				`{"tenant":"acme","client_id":"","connection":"","outcome":"access_denied","request_id":"r-7"}`},
 			{"pass-through", request{method: "GET", path: "/x", headers: [][2]string{rid("r-8")}}, ""},
-			{"other OPTIONS", request{method: "OPTIONS", headers: [][2]string{rid("r-9")}}, ""},
+			{"other OPTIONS", request{method: "OPTIONS", headers: [][2]string{rid("r-9")}},
+				`{"tenant":"","client_id":"","connection":"","outcome":"options","request_id":"r-9"}`},
 		} {
 			if got := vm.do(t, c.req); got.record != c.want {
 				t.Errorf("%s: record\n%s\nwant\n%s", c.name, got.record, c.want)

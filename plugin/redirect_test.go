@@ -246,13 +246,32 @@ func TestRedirectAttackProtection(t *testing.T) {
 	})
 }
 
-// TestRedirectWithBody: no body is read, and none decides anything.
+// TestRedirectWithBody: SPEC 12.1; a body on the redirect step is refused on the headers,
+// declared or chunked, never buffered or forwarded, in both modes.
 func TestRedirectWithBody(t *testing.T) {
-	vmTest(t, func(t *testing.T, h *harness) {
-		vm := h.mustStart(t, testConfig, map[string]wasmhost.Cluster{"userstore": okStore()})
-		r := redirectRequest(redirectQuery(map[string]string{"email": ""}))
-		r.body = `{"email":"a@example.com"}`
-		checkRedirectError(t, vm.do(t, r), callback+"?error=", filter.ErrMissingUsername, "st/1 &")
+	bothModes(t, func(t *testing.T, h *harness, vm filterVM, _ string) {
+		for name, r := range map[string]request{
+			"a body":                     {body: `{"email":"a@example.com"}`},
+			"chunked, in pieces":         {body: `{"email":"a@example.com"}`, chunk: 3, headers: [][2]string{{"transfer-encoding", "chunked"}}},
+			"content-length, no body":    {headers: [][2]string{{"content-length", "900000"}}},
+			"transfer-encoding, no body": {headers: [][2]string{{"transfer-encoding", "chunked"}}},
+		} {
+			req := redirectRequest(redirectQuery(nil))
+			req.body, req.chunk = r.body, r.chunk
+			req.headers = append(req.headers, r.headers...)
+			got := vm.do(t, req)
+			if got.forwarded || len(h.callouts()) != 0 {
+				t.Fatalf("%s: went further than the filter", name)
+			}
+			checkSpecAnswer(t, got, 400, "invalid_request", "verify_redirect takes no body")
+			checkNoCodeInPath(t, got)
+		}
+		// content-length: 0 is no body.
+		req := redirectRequest(redirectQuery(nil))
+		req.headers = append(req.headers, [2]string{"content-length", "0"})
+		if got := vm.do(t, req); got.status != 302 && !got.forwarded {
+			t.Errorf("content-length 0: %d %s", got.status, got.body)
+		}
 	})
 }
 

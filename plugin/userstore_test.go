@@ -132,7 +132,7 @@ func TestUserStoreCallout(t *testing.T) {
 		if string(c.Body) != want {
 			t.Errorf("callout body\n got %s\nwant %s", c.Body, want)
 		}
-		if h.wasm && c.Timeout != 700*time.Millisecond {
+		if c.Timeout != 700*time.Millisecond {
 			t.Errorf("timeout %v", c.Timeout)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,6 +29,9 @@ func configWith(tail string) string {
 }
 
 const validBody = `{"client_id":"acme-web","connection":"email","username":"a@example.com","otp":"123456"}`
+
+// atLimit is a valid body of exactly max_request_bytes, which the filter must take.
+var atLimit = validBody[:len(validBody)-1] + `,"pad":"` + strings.Repeat("a", filter.DefaultMaxRequestBytes-len(validBody)-9) + `"}`
 
 // okStore answers every verification with a user.
 func okStore() wasmhost.Cluster {
@@ -80,6 +84,7 @@ func verifyCases() []verifyCase {
 		{name: "unknown tenant", req: request{headers: [][2]string{{"x-tenant-id", "initech"}}, body: validBody}, want: filter.ErrBadTenant, detail: "initech"},
 		{name: "invalid tenant name", req: request{headers: [][2]string{{"x-tenant-id", "Acme!"}}, body: validBody}, want: filter.ErrBadTenant},
 		// Row 3.
+		{name: "content-length at the limit", req: acme(atLimit, [2]string{"content-length", strconv.Itoa(len(atLimit))}), wantPass: true},
 		{name: "content-length over limit", req: acme(validBody, [2]string{"content-length", "16385"}), want: filter.ErrTooLarge},
 		{name: "body over limit", req: acme(`{"client_id":"` + strings.Repeat("a", 16400) + `"}`), want: filter.ErrTooLarge},
 		{name: "too large beats content type", req: request{headers: [][2]string{{"x-tenant-id", "acme"}, {"content-type", "text/plain"}, {"content-length", "99999"}}, body: "x"}, want: filter.ErrTooLarge},
@@ -117,6 +122,7 @@ func verifyCases() []verifyCase {
 		{name: "connection nowhere", req: acme(`{"client_id":"acme-web","connection":"nope","username":"a","otp":"1"}`), want: filter.ErrConnectionNotFound},
 		{name: "not passwordless", req: acme(`{"client_id":"acme-web","connection":"Username-Password-Authentication","username":"a","otp":"1"}`), want: filter.ErrNotPasswordless},
 		{name: "connection disabled", req: acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`), want: filter.ErrConnectionDisabled},
+		{name: "not passwordless beats disabled", req: acme(`{"client_id":"acme-web","connection":"legacy-ldap","username":"a","otp":"1"}`), want: filter.ErrNotPasswordless},
 		{name: "connection not for client", req: acme(`{"client_id":"acme-web","connection":"magic","username":"a","otp":"1"}`), want: filter.ErrConnectionNotForClient},
 	}
 }
@@ -247,5 +253,115 @@ func TestStreamedBodyOverLimit(t *testing.T) {
 			}
 		}
 		t.Fatal("no answer after crossing the limit")
+	})
+}
+
+// TestTenantPrecedence: SPEC 5 row 1 on a POST; the tenant header wins over the host, the host
+// over tenant.default, and the default serves a request with neither.
+func TestTenantPrecedence(t *testing.T) {
+	cfg := strings.Replace(testConfig, `"host_suffix": ".auth.example.com"`, `"host_suffix": ".auth.example.com", "default": "globex"`, 1)
+	if cfg == testConfig {
+		t.Fatal("the test configuration changed: no tenant block to add a default to")
+	}
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, cfg, map[string]wasmhost.Cluster{"userstore": okStore()})
+		globexBody := `{"client_id":"globex-web","connection":"globex-email","username":"a","otp":"1"}`
+		for _, c := range []struct {
+			name      string
+			authority string
+			header    string
+			body      string
+			tenant    string
+		}{
+			{"header over host and default", "globex.auth.example.com", "acme", validBody, "acme"},
+			{"host over default", "acme.auth.example.com", "", validBody, "acme"},
+			{"default without header or host", "login.example.com", "", globexBody, "globex"},
+			{"header over the default", "login.example.com", "acme", validBody, "acme"},
+		} {
+			r := request{authority: c.authority, body: c.body}
+			if c.header != "" {
+				r.headers = [][2]string{{"x-tenant-id", c.header}}
+			}
+			before := len(h.callouts())
+			if got := vm.do(t, r); got.status != 200 {
+				t.Fatalf("%s: %d %s", c.name, got.status, got.body)
+			}
+			var call struct{ Tenant string }
+			if err := json.Unmarshal(h.callouts()[before].Body, &call); err != nil || call.Tenant != c.tenant {
+				t.Errorf("%s: the store was asked about tenant %q, want %q (%v)", c.name, call.Tenant, c.tenant, err)
+			}
+		}
+		// The default is only a fallback: a client of acme is not one of globex.
+		r := request{authority: "login.example.com", body: validBody}
+		checkSpecAnswer(t, vm.do(t, r), 403, "unauthorized_client", "invalid client")
+	})
+}
+
+// checkSpecAnswer compares an answer with SPEC's own words, written out here rather than read
+// from filter.Catalogue, so a wrong catalogue row fails a flow test too.
+func checkSpecAnswer(t *testing.T, got outcome, status uint32, code, description string) {
+	t.Helper()
+	quote := func(s string) string {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	want := `{"error":` + quote(code) + `,"error_description":` + quote(description) + `}`
+	if got.status != status || string(got.body) != want {
+		t.Errorf("got %d %s\nwant %d %s", got.status, got.body, status, want)
+	}
+}
+
+// TestSpecTexts: requests through the whole flow get SPEC 5 and 6's exact answers.
+func TestSpecTexts(t *testing.T) {
+	store := wasmhost.ClusterFunc(func(_ context.Context, r *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+		var req struct{ Username string }
+		if err := json.Unmarshal(r.Body, &req); err != nil {
+			return nil, err
+		}
+		answers := map[string][2]string{
+			"wrong":   {"401", `{"error":"invalid_user_password"}`},
+			"blocked": {"401", `{"error":"unauthorized"}`},
+			"gone":    {"404", `{"error":"bad.connection"}`},
+		}
+		a, ok := answers[req.Username]
+		if !ok {
+			a = [2]string{"200", `{}`}
+		}
+		return &wasmhost.CalloutResponse{Headers: [][2]string{{":status", a[0]}}, Body: []byte(a[1])}, nil
+	})
+	user := func(u string) string {
+		return `{"client_id":"acme-web","connection":"email","username":"` + u + `","otp":"1"}`
+	}
+	vmTest(t, func(t *testing.T, h *harness) {
+		vm := h.mustStart(t, configWith(`"user_store": {"cluster": "userstore"}, "attack_protection": {"max_attempts": 0, "ip_max_failures": 1}`),
+			map[string]wasmhost.Cluster{"userstore": store})
+		for _, c := range []struct {
+			req               request
+			status            uint32
+			code, description string
+		}{
+			{request{body: validBody}, 400, "bad.tenant", "error in tenant - could not find tenant in params"},
+			{acme(`{"connection":"email"}`), 400, "invalid_request", "missing client_id parameter"},
+			{acme(`{"client_id":"globex-web"}`), 403, "unauthorized_client", "invalid client"},
+			{acme(`{"client_id":"acme-web","otp":"1"}`), 400, "invalid_request", "missing username parameter"},
+			{acme(`{"client_id":"acme-web","username":"a"}`), 400, "invalid_request", "missing password parameter"},
+			{acme(`{"client_id":"acme-web","username":"a","otp":"1"}`), 400, "invalid_request", "missing connection parameter"},
+			{acme(`{"client_id":"acme-web","connection":"email","username":"a","otp":"1","scope":[]}`), 400, "invalid_request", "scope parameter must be a string"},
+			{acme(`{"client_id":"acme-web","connection":"nope","username":"a","otp":"1"}`), 400, "invalid_request", "the connection was not found"},
+			{acme(`{"client_id":"acme-web","connection":"Username-Password-Authentication","username":"a","otp":"1"}`), 400, "bad.connection",
+				"Invalid connection strategy. It must either be a passwordless connection"},
+			{acme(`{"client_id":"acme-web","connection":"sms","username":"a","otp":"1"}`), 400, "bad.connection", "The connection is disabled"},
+			{acme(`{"client_id":"acme-web","connection":"magic","username":"a","otp":"1"}`), 400, "invalid_request", "the connection was disabled"},
+			{acme(user("blocked")), 401, "unauthorized", "user is blocked"},
+			{acme(user("gone")), 400, "bad.connection", "Connection does not exist"},
+			{acme(user("wrong")), 401, "invalid_user_password", "Wrong email or password."},
+			{acme(user("someone")), 429, "too_many_attempts",
+				"We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator."},
+		} {
+			checkSpecAnswer(t, vm.do(t, c.req), c.status, c.code, c.description)
+		}
 	})
 }

@@ -40,8 +40,10 @@ func TestStoreFaults(t *testing.T) {
 	}
 	// How Envoy delivers the failures, which e2e/wasmhost models (TestCalloutFailures): its
 	// router answers a timeout itself (504, a text body), while a reset after the headers is a
-	// failed call with no headers.
-	for _, want := range []string{`reason="user store answer is not JSON"`, `reason="user store call failed"`} {
+	// failed call with no headers. The log says the status first, whatever the body.
+	for _, want := range []string{`reason="user store answered 504 Gateway Timeout"`, `reason="user store call failed"`,
+		`reason="user store answered 500 Internal Server Error"`, `reason="user store answered 502 Bad Gateway"`,
+		`reason="user store answer is not JSON"`} { // the last: s-malformed's 200
 		if !strings.Contains(s.log.String(), want) {
 			t.Errorf("no log line with %s", want)
 		}
@@ -55,6 +57,13 @@ func TestStoreDown(t *testing.T) {
 	checkError(t, a, 500, "server_error", serverErrorText, false)
 	if s.upstream.count() != 0 {
 		t.Fatal("a request reached the upstream")
+	}
+	// Envoy's own answer is no answer of the store: the log says what happened, not that the
+	// store's answer was no JSON.
+	waitFor(t, "the request's log line", func() bool { return strings.Contains(s.log.String(), "outcome=server_error") })
+	if logged := s.log.String(); strings.Contains(logged, "not JSON") ||
+		!strings.Contains(logged, `reason="user store answered 503 Service Unavailable"`) && !strings.Contains(logged, `reason="user store call failed"`) {
+		t.Errorf("the log line of a store that is down:\n%s", logged)
 	}
 }
 

@@ -21,8 +21,8 @@ func TestPassThroughStripsIdentity(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/anything?x=1"},
 		{"POST", "/other"},
-		{"GET", "/passwordless/verify"},
-		{"PUT", "/passwordless/verify"},
+		{"GET", "/passwordless/start"},
+		{"PUT", "/passwordless/verifying"},
 	} {
 		req, err := http.NewRequest(r.method, s.envoy.URL+r.path, strings.NewReader("payload"))
 		if err != nil {

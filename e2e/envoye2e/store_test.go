@@ -43,6 +43,7 @@ const (
 	sleepUser    = "f-sleep@e2e.test"   // answers after storeTimeout
 	resetUser    = "f-reset@e2e.test"   // sends half an answer, then resets the connection
 	slowFailUser = "f-slow401@e2e.test" // answers 401 invalid_user_password after slowFail
+	slowOKUser   = "f-slow200@e2e.test" // verifies any code after slowFail
 	slowFail     = 300 * time.Millisecond
 )
 
@@ -74,6 +75,11 @@ func scriptedStore(reference http.Handler, hits *counter) http.Handler {
 			w.Header().Set("content-type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = io.WriteString(w, `{"error":"invalid_user_password"}`)
+			return
+		case slowOKUser:
+			time.Sleep(slowFail)
+			w.Header().Set("content-type", "application/json")
+			_, _ = io.WriteString(w, `{"user_id":"u-slow"}`)
 			return
 		}
 		if a, ok := scriptedAnswers[user]; ok {

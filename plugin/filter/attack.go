@@ -120,9 +120,14 @@ type attempt struct {
 }
 
 // admit takes an attempt for the address and for the key, or answers 429 without taking
-// any. A shared data error fails closed.
+// any. A shared data error fails closed. ip is the client's address; both counts use its
+// countedIP.
 func (g *attackGuard) admit(tenantName string, p *verifyParams, ip string, now uint32) (attempt, *apiError) {
 	var a attempt
+	if g.ips == nil && g.keys == nil {
+		return a, nil
+	}
+	ip = countedIP(ip)
 	if g.ips != nil {
 		s, blocked, err := g.ips.take(g.ipTag(ip), now)
 		if err != nil {
@@ -137,7 +142,7 @@ func (g *attackGuard) admit(tenantName string, p *verifyParams, ip string, now u
 		s, blocked, err := g.keys.take(g.keyTag(tenantName, p.connection, p.username, ip), now)
 		if err != nil || blocked {
 			// Best effort: an attempt not given back only blocks early, never lets one through.
-			_ = g.settle(a, verdictOther)
+			_ = g.settle(a, verdictGivenBack)
 		}
 		if err != nil {
 			return attempt{}, internalError(err.Error())
@@ -154,22 +159,32 @@ func (g *attackGuard) admit(tenantName string, p *verifyParams, ip string, now u
 type verdict uint8
 
 const (
-	verdictOther    verdict = iota // given back: 5xx, timeout, any answer but a wrong code
-	verdictFailed                  // a counted failure: 401 invalid_user_password
-	verdictVerified                // given back; clears the key's failures, not the address's
+	verdictGivenBack verdict = iota // not a guess: the store was never asked, or judged otherwise
+	verdictFailed                   // a counted failure: 401 invalid_user_password
+	verdictVerified                 // given back; clears the key's failures, not the address's
+	// verdictUnknown stays taken until its window ends: a timeout, a reset, a 5xx, any answer
+	// SPEC 6 maps to 500. The store may have judged the code; giving the attempt back would
+	// let a store made slow take unlimited guesses (SPEC 7).
+	verdictUnknown
 )
 
+// verdictOf is the verdict of the store's answer as the filter maps it (nil: verified).
 func verdictOf(answer *apiError) verdict {
 	switch {
 	case answer == nil:
 		return verdictVerified
 	case answer.kind == ErrWrongCode:
 		return verdictFailed
+	case answer.kind == ErrServer:
+		return verdictUnknown
 	}
-	return verdictOther
+	return verdictGivenBack
 }
 
 func (g *attackGuard) settle(a attempt, v verdict) error {
+	if v == verdictUnknown {
+		return nil // in flight until the window ends, counted in both tables
+	}
 	var ipErr, keyErr error
 	if a.ipTaken {
 		ipErr = g.ips.settle(a.ip, v == verdictFailed, false)
@@ -183,14 +198,14 @@ func (g *attackGuard) settle(a attempt, v verdict) error {
 	return errors.Join(ipErr, keyErr)
 }
 
-// settle ends the request's attempt with the answer the client gets (nil: verified). A
-// failure to write is logged: the attempt then stays taken until its window ends.
+// settle ends the request's attempt with the store's answer (nil: verified). A failure to
+// write is logged: the attempt then stays taken until its window ends.
 func (h *Stream) settle(a attempt, answer *apiError) { h.settleAs(a, verdictOf(answer)) }
 
 // giveBack returns an attempt the user store never judged (SPEC 14: a refusal by the
 // rate-limit service, a failed call to it with failure_mode_deny, a client gone before the
-// store was asked).
-func (h *Stream) giveBack(a attempt) { h.settleAs(a, verdictOther) }
+// store was asked; SPEC 7: a store call that could not be dispatched).
+func (h *Stream) giveBack(a attempt) { h.settleAs(a, verdictGivenBack) }
 
 func (h *Stream) settleAs(a attempt, v verdict) {
 	if err := h.p.guard.settle(a, v); err != nil {

@@ -236,7 +236,7 @@ func BenchmarkAttackCheck(b *testing.B) {
 		if aerr != nil {
 			b.Fatal(aerr.description())
 		}
-		if err := g.settle(a, verdictOther); err != nil {
+		if err := g.settle(a, verdictGivenBack); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -333,11 +333,15 @@ func parseFormBody(body []byte) (verifyParams, *apiError) {
 
 // eachFormPair decodes x-www-form-urlencoded pairs and calls fn with each: pairs separated
 // by '&', key and value separated by the first '=', '+' meaning space and %XX a byte. Empty
-// pairs are ignored, a pair without '=' has the value "", ';' is an ordinary character. Every
-// decoded key and value must be valid UTF-8 and well escaped, because in forward mode the
-// upstream reads the same text; only the values of keys that keep accepts are handed to fn
-// (the others as ""), so unread values cost no copy.
+// pairs are ignored, a pair without '=' has the value "". A raw ';' is refused: some
+// frameworks split pairs on it too, and would read other fields (another redirect_uri) than
+// the filter did (SPEC 4 and 12.1). Every decoded key and value must be valid UTF-8 and well
+// escaped, because in forward mode the upstream reads the same text; only the values of keys
+// that keep accepts are handed to fn (the others as ""), so unread values cost no copy.
 func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *apiError) *apiError {
+	if strings.IndexByte(s, ';') >= 0 {
+		return newError(ErrSemicolon)
+	}
 	var scratch [128]byte
 	buf := scratch[:0] // reused to decode components that contain escapes
 	for pos := 0; pos < len(s); {

@@ -226,7 +226,9 @@ var bodyCases = []bodyCase{
 	{name: "form scope empty", kind: bodyForm, body: "scope=", want: verifyParams{}},
 	{name: "form scope without =", kind: bodyForm, body: "scope", want: verifyParams{}},
 	{name: "form scope twice", kind: bodyForm, body: "scope=openid&scope=openid", want: verifyParams{scopeInvalid: true}},
-	{name: "form semicolon is ordinary", kind: bodyForm, body: "client_id=a;b&x;y=1", want: verifyParams{clientID: "a;b"}},
+	{name: "form semicolon", kind: bodyForm, body: "client_id=a;b&x;y=1", wantErr: `";" is not a separator; encode it as %3B`},
+	{name: "form semicolon in an unread key", kind: bodyForm, body: "client_id=a&x;y=1", wantErr: `";" is not a separator; encode it as %3B`},
+	{name: "form encoded semicolon", kind: bodyForm, body: "client_id=a%3Bb&x%3By=1", want: verifyParams{clientID: "a;b"}},
 	{name: "form JSON-looking body", kind: bodyForm, body: `{"client_id":"c"}`, want: verifyParams{}},
 	{name: "form bad escape at end", kind: bodyForm, body: "client_id=c&otp=12%", wantErr: "malformed form body: invalid percent-escape at byte 18"},
 	{name: "form short escape", kind: bodyForm, body: "a=%4", wantErr: "malformed form body: invalid percent-escape at byte 2"},
@@ -274,7 +276,7 @@ func TestParseBody(t *testing.T) {
 			if (err.kind == ErrDottedField) != tc.dotted {
 				t.Fatalf("parseBody(%q) dotted = %v, want %v", tc.body, err.kind == ErrDottedField, tc.dotted)
 			}
-			if (err.kind != ErrInvalidBody && err.kind != ErrDottedField) || !utf8.ValidString(err.description()) {
+			if (err.kind != ErrInvalidBody && err.kind != ErrDottedField && err.kind != ErrSemicolon) || !utf8.ValidString(err.description()) {
 				t.Fatalf("bad error text %q", err.description())
 			}
 			if got != (verifyParams{}) {

@@ -1,13 +1,18 @@
 package filter
 
-// ErrorKind names one row of the error catalogue (SPEC sections 5, 6, 12 and 13).
+// ErrorKind names one row of the error catalogue (SPEC sections 3, 4, 5, 6, 12 and 13).
 type ErrorKind uint8
 
 const (
-	ErrNoTenant ErrorKind = iota
+	// The filter's paths and their lookalikes, decided before the tenant (SPEC 3).
+	ErrUnknownPath ErrorKind = iota
+	ErrMethodNotAllowed
+	ErrNoTenant
 	ErrBadTenant
+	ErrRedirectBody // SPEC 12.1, decided on the headers
 	ErrTooLarge
 	ErrInvalidBody
+	ErrSemicolon // a raw `;` in a form body or the redirect query (SPEC 4, 12.1)
 	ErrDottedField
 	ErrMissingClientID
 	ErrInvalidClient
@@ -48,10 +53,14 @@ type CatalogueEntry struct {
 
 // Catalogue is the single source of the error answers; the tests read it too.
 var Catalogue = [NumErrorKinds]CatalogueEntry{
+	ErrUnknownPath:            {404, "invalid_request", "unknown path", true},
+	ErrMethodNotAllowed:       {405, "invalid_request", "method not allowed", true},
 	ErrNoTenant:               {400, "bad.tenant", "error in tenant - could not find tenant in params", true},
 	ErrBadTenant:              {400, "bad.tenant", "error in tenant - tenant validation failed: ", false},
+	ErrRedirectBody:           {400, "invalid_request", "verify_redirect takes no body", true},
 	ErrTooLarge:               {413, "invalid_request", "", false},
 	ErrInvalidBody:            {400, "invalid_request", "", false},
+	ErrSemicolon:              {400, "invalid_request", `";" is not a separator; encode it as %3B`, true},
 	ErrDottedField:            {400, "invalid_request", dottedKeyMsg, false},
 	ErrMissingClientID:        {400, "invalid_request", "missing client_id parameter", true},
 	ErrInvalidClient:          {403, "unauthorized_client", "invalid client", true},

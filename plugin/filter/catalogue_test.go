@@ -2,7 +2,7 @@ package filter
 
 import "testing"
 
-// TestCatalogueMatchesSpec pins every row to SPEC sections 5, 6, 12 and 13, written out here by hand:
+// TestCatalogueMatchesSpec pins every row to SPEC sections 3, 4, 5, 6, 12 and 13, written out here by hand:
 // the other tests read the catalogue, so a wrong catalogue must fail this one.
 func TestCatalogueMatchesSpec(t *testing.T) {
 	spec := []struct {
@@ -12,10 +12,14 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 		text   string
 		exact  bool
 	}{
+		{ErrUnknownPath, 404, "invalid_request", "unknown path", true},
+		{ErrMethodNotAllowed, 405, "invalid_request", "method not allowed", true},
 		{ErrNoTenant, 400, "bad.tenant", "error in tenant - could not find tenant in params", true},
 		{ErrBadTenant, 400, "bad.tenant", "error in tenant - tenant validation failed: ", false},
+		{ErrRedirectBody, 400, "invalid_request", "verify_redirect takes no body", true},
 		{ErrTooLarge, 413, "invalid_request", "", false},
 		{ErrInvalidBody, 400, "invalid_request", "", false},
+		{ErrSemicolon, 400, "invalid_request", `";" is not a separator; encode it as %3B`, true},
 		{ErrDottedField, 400, "invalid_request", `Fields with "." are not allowed, please remove all dotted fields`, false},
 		{ErrMissingClientID, 400, "invalid_request", "missing client_id parameter", true},
 		{ErrInvalidClient, 403, "unauthorized_client", "invalid client", true},

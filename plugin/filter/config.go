@@ -56,6 +56,10 @@ type config struct {
 	identityHeaders      []identityHeader
 	global               *globalConfig // SPEC 14; nil: none
 	logRequests          bool          // an info line per handled request (SPEC 10)
+	// identitySpellings are removed from every request unseen; readAllHeaders instead has
+	// every request's header map read, when there are too many spellings (identity.go).
+	identitySpellings []string
+	readAllHeaders    bool
 }
 
 type tenant struct {
@@ -148,6 +152,8 @@ func parseConfig(data []byte) (*config, error) {
 	if c.userStore.authority == "" {
 		c.userStore.authority = c.userStore.cluster
 	}
+	c.identitySpellings = identitySpellings(c.identityHeaders)
+	c.readAllHeaders = len(c.identityHeaders) > 0 && c.identitySpellings == nil
 	if c.redirectPath == c.verifyPath {
 		return nil, errors.New("verify_redirect_path: must differ from verify_path")
 	}
@@ -463,7 +469,8 @@ func settableHeader(field, name string) error {
 	switch {
 	case strings.HasPrefix(name, ":"):
 		return errors.New(field + ": " + strconv.Quote(name) + " is a pseudo-header")
-	case framingHeaders[name]:
+	// Also in another spelling: every spelling of an identity header is removed (SPEC 9).
+	case framingHeaders[name] || framingHeaders[strings.ReplaceAll(name, "_", "-")]:
 		return errors.New(field + ": " + strconv.Quote(name) + " is a framing or hop-by-hop header")
 	}
 	return headerName(field, name, false)
@@ -479,7 +486,8 @@ func (c *config) checkTenantHeaderNotSet() error {
 		return errors.New("on_success.pass_headers: " + strconv.Quote(c.tenantHeader) + " is the tenant header")
 	}
 	for _, ih := range c.identityHeaders {
-		if ih.name == c.tenantHeader {
+		// Every spelling of an identity header is removed from requests (SPEC 9).
+		if sameHeaderVariable(ih.name, c.tenantHeader) {
 			return errors.New("on_success.identity_headers." + ih.key + ": " + strconv.Quote(ih.name) + " is the tenant header")
 		}
 	}

@@ -184,8 +184,17 @@ func TestParseConfigHeaderNames(t *testing.T) {
 			}
 		}
 	}
+	// Every spelling of an identity header is removed from requests (SPEC 9): one that spells
+	// the tenant header would remove it.
+	for tenantHeader, name := range map[string]string{"x-tenant-id": "x_tenant-id", "x_tenant_id": "X-Tenant-Id"} {
+		_, err := parseConfig([]byte(`{"tenant":{"header":"` + tenantHeader + `"},"tenants":{"acme":{}},"user_store":{"cluster":"us"},` +
+			`"on_success":{"identity_headers":{"` + name + `":"user_id"}}}`))
+		if err == nil || !strings.Contains(err.Error(), "is the tenant header") {
+			t.Errorf("identity header %q with tenant header %q: %v", name, tenantHeader, err)
+		}
+	}
 	for _, name := range []string{"host", "Content-Length", "content-type", "transfer-encoding", "connection",
-		"keep-alive", "proxy-connection", "TE", "trailer", "upgrade"} {
+		"keep-alive", "proxy-connection", "TE", "trailer", "upgrade", "content_length", "Transfer_Encoding"} {
 		for field, cfg := range map[string]string{
 			"on_success.pass_headers":      `{"pass_headers":["` + name + `"]}`,
 			"on_success.identity_headers.": `{"identity_headers":{"` + name + `":"user_id"}}`,

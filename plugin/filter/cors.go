@@ -16,7 +16,7 @@ var preflightHeaders = [][2]string{
 	{"vary", "origin"},
 }
 
-// isPreflight: an OPTIONS that asks whether a POST may follow. Other OPTIONS pass through.
+// isPreflight: an OPTIONS that asks whether a POST may follow.
 func isPreflight(headers [][2]string) bool {
 	origin, _ := lookup(headers, "origin")
 	method, _ := lookup(headers, "access-control-request-method")
@@ -25,9 +25,15 @@ func isPreflight(headers [][2]string) bool {
 
 // preflight answers 204 when the origin is a web origin of any client of the tenant, else
 // 403 without CORS headers. A browser sends no tenant header in a preflight, so only
-// host_suffix or tenant.default can name the tenant here. Nothing goes upstream.
+// host_suffix or tenant.default can name the tenant here. Nothing goes upstream: an OPTIONS
+// that is no preflight gets 204 with the methods of the path (the filter owns it, SPEC 3).
 func (h *Stream) preflight(headers [][2]string) Action {
 	cfg := h.p.cfg
+	if !isPreflight(headers) {
+		h.record("options", "")
+		h.send(204, [][2]string{{"allow", "POST, OPTIONS"}}, nil)
+		return Pause
+	}
 	origin, _ := lookup(headers, "origin")
 	name, t, err := cfg.tenantOf(headers)
 	h.r.tenant = name
@@ -45,7 +51,9 @@ func (h *Stream) setOrigin(headers [][2]string) {
 	origin, ok := lookup(headers, "origin")
 	scheme, _ := lookup(headers, ":scheme")
 	authority, _ := lookup(headers, ":authority")
-	if !ok || strings.EqualFold(origin, scheme+"://"+authority) {
+	// The request's own origin is :scheme://:authority, and also https://:authority: behind a
+	// load balancer that ends TLS, Envoy sees :scheme http while the page is https.
+	if !ok || strings.EqualFold(origin, scheme+"://"+authority) || strings.EqualFold(origin, "https://"+authority) {
 		return
 	}
 	h.r.origin = origin
@@ -73,6 +81,9 @@ func (h *Stream) answerHeaders() [][2]string {
 	headers := slices.Clip(jsonHeaders)
 	if h.r.corsOrigin != "" {
 		headers = append(headers, [2]string{"access-control-allow-origin", h.r.corsOrigin}, [2]string{"vary", "origin"})
+	}
+	if h.r.allow != "" {
+		headers = append(headers, [2]string{"allow", h.r.allow})
 	}
 	return headers
 }

@@ -147,7 +147,7 @@ func (h *Stream) askGlobal(att attempt, ip string) Action {
 		[2]string{"content-type", "application/json"},
 	)
 	h.r.att = att // given back by OnDone if the client leaves during the call
-	err := h.call(callingGlobal, g.cluster, headers, g.body(h.r.tenant, h.r.params.connection, h.r.params.username, ip),
+	err := h.call(callingGlobal, g.cluster, headers, g.body(h.r.tenant, h.r.params.connection, h.r.params.username, countedIP(ip)),
 		g.timeoutMS, func(a callAnswer) { h.onGlobalAnswer(att, ip, a) })
 	if err != nil {
 		return h.globalFailed(att, ip, "rate-limit service call not dispatched: "+err.Error())

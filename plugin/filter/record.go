@@ -8,7 +8,7 @@ import "github.com/passwordless-verify/filter/shared/storewire"
 const RecordProperty = "passwordless_verify"
 
 // record notes how a handled request ended: in Envoy's access log always, in its application
-// log only with log_requests. Neither has the code or the username, and the client's values
+// log only with log_requests (a server error always, at warn). Neither has the code or the username, and the client's values
 // are cut short, so a client can neither read a secret there nor bloat a line.
 func (h *Stream) record(outcome, reason string) {
 	r := h.r
@@ -26,14 +26,19 @@ func (h *Stream) record(outcome, reason string) {
 	if err := h.host.SetFilterState(RecordProperty, h.p.record); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot set the access-log record: "+err.Error())
 	}
-	if h.p.cfg.logRequests {
-		h.logLine(outcome, reason)
+	switch {
+	case reason != "":
+		// A server error is the operator's to see whatever log_requests says: the client
+		// was told nothing of its cause, and it is rare, so it costs nothing per request.
+		h.logLine(LogWarn, outcome, reason)
+	case h.p.cfg.logRequests:
+		h.logLine(LogInfo, outcome, reason)
 	}
 }
 
-// logLine writes the info line of log_requests: the record's fields, and why an error
-// happened where the catalogue's code does not say.
-func (h *Stream) logLine(outcome, reason string) {
+// logLine writes the line of log_requests (and of every server error): the record's fields,
+// and why an error happened where the catalogue's code does not say.
+func (h *Stream) logLine(level LogLevel, outcome, reason string) {
 	b := append(h.p.line[:0], "passwordless_verify: tenant="...)
 	b = appendQuoteSafe(b, h.r.tenant)
 	b = append(b, " client="...)
@@ -49,7 +54,7 @@ func (h *Stream) logLine(outcome, reason string) {
 		b = appendQuoteSafe(b, reason)
 	}
 	h.p.line = b
-	h.host.Log(LogInfo, string(b)) // a copy: a host may keep the line
+	h.host.Log(level, string(b)) // a copy: a host may keep the line
 }
 
 // appendJSONCut appends s as a JSON string cut to quoteMax bytes, the cut marked inside the

@@ -5,22 +5,16 @@ import (
 	"strings"
 )
 
-// requestHead is what the filter reads from the request headers of a verify request.
-type requestHead struct {
-	tenantHeader  string // value of the configured tenant header
-	authority     string
-	contentType   string
-	contentLength string
-}
-
 // route is which of the filter's endpoints a request is for.
 type route uint8
 
 const (
-	routeNone      route = iota // not the filter's: passes through
-	routeVerify                 // POST verify_path
-	routeRedirect               // GET verify_redirect_path (SPEC 12)
-	routePreflight              // OPTIONS verify_path, a CORS preflight when it has the headers (SPEC 13)
+	routeNone        route = iota // not the filter's: passes through
+	routeVerify                   // POST verify_path
+	routeRedirect                 // GET verify_redirect_path (SPEC 12)
+	routePreflight                // OPTIONS verify_path: a CORS preflight when it has the headers (SPEC 13)
+	routeWrongMethod              // another method on one of the filter's paths: 405 (SPEC 3)
+	routeLookalike                // a path that passes for one of the filter's upstream: 404 (SPEC 3)
 )
 
 // ownsPath: the path, query ignored, is one of the filter's endpoints for some method.
@@ -36,35 +30,49 @@ func withoutQuery(path string) string {
 	return path
 }
 
-// route finds the endpoint by method and exact path, with the query string ignored.
+// route finds the endpoint by method and exact path, with the query string ignored. The
+// filter owns its paths for every method, and refuses their lookalikes (SPEC 3). The method
+// matters only on the filter's own paths: elsewhere it may be "", not read.
 func (c *config) route(method, path string) route {
-	path = withoutQuery(path)
-	switch {
-	case method == "POST" && path == c.verifyPath:
+	switch p := withoutQuery(path); {
+	case p == c.verifyPath && method == "POST":
 		return routeVerify
-	case method == "GET" && path == c.redirectPath:
-		return routeRedirect
-	case method == "OPTIONS" && path == c.verifyPath:
+	case p == c.verifyPath && method == "OPTIONS":
 		return routePreflight
+	case p == c.redirectPath && method == "GET":
+		return routeRedirect
+	case p == c.verifyPath || p == c.redirectPath:
+		return routeWrongMethod
+	case c.lookalike(path):
+		return routeLookalike
 	}
 	return routeNone
 }
 
-// checkHead makes every decision the headers allow (SPEC 3), in catalogue order: tenant,
-// declared size, content type. The tenant is returned even when a later check fails, since
-// CORS (SPEC 13) depends on it.
-func (c *config) checkHead(h requestHead) (string, *tenant, bodyKind, *apiError) {
-	name, t, err := c.resolveTenant(h.tenantHeader, h.authority)
+// allowed is the allow header of a 405 on path (SPEC 3).
+func (c *config) allowed(path string) string {
+	if withoutQuery(path) == c.verifyPath {
+		return "POST, OPTIONS"
+	}
+	return "GET"
+}
+
+// checkHead makes every decision a verify POST's headers allow (SPEC 3), in catalogue order:
+// tenant, declared size, content type. The tenant is returned even when a later check fails,
+// since CORS (SPEC 13) depends on it.
+func (c *config) checkHead(headers [][2]string) (string, *tenant, bodyKind, *apiError) {
+	name, t, err := c.tenantOf(headers)
 	if err != nil {
 		return "", nil, 0, err
 	}
-	if h.contentLength != "" {
-		n, perr := strconv.ParseUint(strings.TrimSpace(h.contentLength), 10, 63)
+	if length, ok := lookup(headers, "content-length"); ok {
+		n, perr := strconv.ParseUint(strings.TrimSpace(length), 10, 63)
 		if perr != nil || n > uint64(c.maxRequestBytes) { //nolint:gosec // G115: parseConfig bounds it to 1–1048576
 			return name, t, 0, c.tooLarge()
 		}
 	}
-	kind, err := parseContentType(h.contentType)
+	contentType, _ := lookup(headers, "content-type")
+	kind, err := parseContentType(contentType)
 	return name, t, kind, err
 }
 
@@ -99,11 +107,15 @@ func (c *config) resolveTenant(header, authority string) (string, *tenant, *apiE
 	return name, t, nil
 }
 
-// tenantOf resolves the tenant of a request that has no body to wait for.
+// tenantOf resolves the tenant from the request headers. A tenant header given twice is
+// refused: the filter and the upstream must not read different tenants (SPEC 5 row 2).
 func (c *config) tenantOf(headers [][2]string) (string, *tenant, *apiError) {
 	var tenantHeader string
 	if c.tenantHeader != "" {
-		tenantHeader, _ = lookup(headers, c.tenantHeader)
+		var n int
+		if tenantHeader, n = lookupAll(headers, c.tenantHeader); n > 1 {
+			return "", nil, newErrorf(ErrBadTenant, "the tenant header is given more than once")
+		}
 	}
 	authority, _ := lookup(headers, ":authority")
 	return c.resolveTenant(tenantHeader, authority)

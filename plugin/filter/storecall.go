@@ -76,6 +76,13 @@ func mapAnswer(a callAnswer) (gjson.Result, *apiError) {
 	if a.failed {
 		return gjson.Result{}, internalError("user store call failed")
 	}
+	switch a.status {
+	case "200", "401", "403", "404", "429":
+	default:
+		// The status first: Envoy's own 503 or 504 is no answer of the store, and a body that
+		// is not JSON would say nothing about why.
+		return gjson.Result{}, internalError("user store answered " + statusText(a.status))
+	}
 	if a.tooLarge || len(a.body) > MaxAnswerBytes {
 		return gjson.Result{}, internalError("user store answer too large")
 	}
@@ -111,6 +118,22 @@ func mapAnswer(a callAnswer) (gjson.Result, *apiError) {
 		return gjson.Result{}, newErrorf(ErrStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
 	}
 	return gjson.Result{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
+}
+
+// statusText is a status with the reason it gives, for the log. A callout's 503 and 504 are
+// mostly Envoy's own: the store could not be reached, or timeout_ms ran out.
+func statusText(status string) string {
+	switch status {
+	case "500":
+		return "500 Internal Server Error"
+	case "502":
+		return "502 Bad Gateway"
+	case "503":
+		return "503 Service Unavailable"
+	case "504":
+		return "504 Gateway Timeout"
+	}
+	return "status " + strconv.Quote(status)
 }
 
 // storeDescription is the store's error_description with control characters removed, cut to

@@ -93,6 +93,7 @@ type request struct {
 	redirectTo string
 	origin     string  // a cross-origin request's origin header (SPEC 13)
 	corsOrigin string  // the origin every answer allows; "" for none
+	allow      string  // the allow header of a 405 (SPEC 3)
 	att        attempt // taken before the calls (SPEC 7); OnDone gives it back in callingGlobal
 }
 
@@ -108,10 +109,11 @@ func (h *Stream) take() {
 func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	cfg := h.p.cfg
 	// Most traffic is not the filter's: its path says so, without copying every header into
-	// the VM.
+	// the VM (unless the identity headers have too many spellings to remove unseen).
 	path, err := h.host.RequestHeader(":path")
 	var headers [][2]string
-	if err == nil && cfg.ownsPath(path) {
+	read := err == nil && (cfg.readAllHeaders || cfg.ownsPath(path))
+	if read {
 		headers, err = h.host.RequestHeaders()
 	}
 	if err != nil {
@@ -119,39 +121,32 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 		h.take()
 		return h.fail(internalError("cannot read request headers: " + err.Error()))
 	}
-	// Identity headers are removed from every request, so no client can forge one upstream.
-	// Where the map was read anyway only the ones present cost a host call; elsewhere removing
-	// an absent header is a no-op, and costs less than reading the map to look.
-	for _, ih := range cfg.identityHeaders {
-		if headers != nil {
-			if _, ok := lookup(headers, ih.name); !ok {
-				continue
-			}
-		}
-		_ = h.host.RemoveRequestHeader(ih.name)
-	}
+	h.removeIdentityHeaders(headers, read)
 	method, _ := lookup(headers, ":method")
 	h.route = cfg.route(method, path)
-	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
+	if h.route == routeNone {
 		return Continue
 	}
 	h.take()
 	h.r.requestID, _ = lookup(headers, "x-request-id")
+	// First of all, so that no answer, log line or forwarded request has the code in its URL.
+	if err := h.removeCode(path); err != nil {
+		return h.fail(err)
+	}
 	if h.route == routePreflight {
 		return h.preflight(headers)
 	}
 	h.p.metrics.requests.Increment(1)
-	if h.route == routeRedirect {
-		return h.startRedirect(headers, path)
+	switch h.route {
+	case routeLookalike:
+		return h.fail(newError(ErrUnknownPath))
+	case routeWrongMethod:
+		h.r.allow = cfg.allowed(path)
+		return h.fail(newError(ErrMethodNotAllowed))
+	case routeRedirect:
+		return h.startRedirect(headers, path, endOfStream)
 	}
-	var head requestHead
-	if cfg.tenantHeader != "" {
-		head.tenantHeader, _ = lookup(headers, cfg.tenantHeader)
-	}
-	head.authority, _ = lookup(headers, ":authority")
-	head.contentType, _ = lookup(headers, "content-type")
-	head.contentLength, _ = lookup(headers, "content-length")
-	name, t, kind, herr := cfg.checkHead(head)
+	name, t, kind, herr := cfg.checkHead(headers)
 	h.r.tenant, h.r.t, h.r.kind = name, t, kind
 	h.setOrigin(headers)
 	if herr != nil {
@@ -166,21 +161,55 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	return Pause
 }
 
-// startRedirect is GET verify_redirect_path (SPEC 12): everything it needs is in the headers.
-func (h *Stream) startRedirect(headers [][2]string, path string) Action {
-	// First of all, so that no answer, log line or forwarded request has the code in its URL.
-	if clean := withoutCode(path); clean != path {
-		if err := h.host.ReplaceRequestHeader(":path", clean); err != nil {
-			return h.fail(internalError("cannot remove the code from :path: " + err.Error()))
+// removeIdentityHeaders removes every spelling of every identity header from every request,
+// so no client can forge one upstream (SPEC 9). Where the map was read, only the ones
+// present cost a host call; elsewhere removing an absent header is a no-op, and costs less
+// than reading the map to look.
+func (h *Stream) removeIdentityHeaders(headers [][2]string, read bool) {
+	if !read {
+		for _, name := range h.p.cfg.identitySpellings {
+			_ = h.host.RemoveRequestHeader(name)
+		}
+		return
+	}
+	for _, kv := range headers {
+		if h.p.cfg.isIdentityHeader(kv[0]) {
+			_ = h.host.RemoveRequestHeader(kv[0])
 		}
 	}
+}
+
+// removeCode takes the code parameters out of :path (SPEC 3 and 12.6).
+func (h *Stream) removeCode(path string) *apiError {
+	if clean := withoutCode(path); clean != path {
+		if err := h.host.ReplaceRequestHeader(":path", clean); err != nil {
+			return internalError("cannot remove the code from :path: " + err.Error())
+		}
+	}
+	return nil
+}
+
+// startRedirect is GET verify_redirect_path (SPEC 12): everything it needs is in the headers,
+// and a body is refused on them, never buffered.
+func (h *Stream) startRedirect(headers [][2]string, path string, endOfStream bool) Action {
 	name, t, err := h.p.cfg.tenantOf(headers)
 	if err != nil {
 		return h.fail(err)
 	}
 	h.r.tenant, h.r.t = name, t
+	if hasBody(headers, endOfStream) {
+		return h.fail(newError(ErrRedirectBody))
+	}
 	_, query, _ := strings.Cut(path, "?")
 	return h.verify(parseQuery(query))
+}
+
+// hasBody: the headers announce a body, by a content-length other than 0, a
+// transfer-encoding, or (HTTP/2 and 3) by not ending the stream.
+func hasBody(headers [][2]string, endOfStream bool) bool {
+	length, ok := lookup(headers, "content-length")
+	_, chunked := lookup(headers, "transfer-encoding")
+	return !endOfStream || chunked || ok && strings.TrimSpace(length) != "0"
 }
 
 func (h *Stream) OnRequestBody(bodySize int, endOfStream bool) Action {
@@ -281,9 +310,9 @@ func (h *Stream) callStore(att attempt, ip string) Action {
 		func(a callAnswer) { h.onStoreAnswer(att, a) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
-		e := internalError("user store call not dispatched: " + derr.Error())
-		h.settle(att, e)
-		return h.fail(e)
+		// Only a call never sent gives its attempt back: the store cannot have judged it.
+		h.giveBack(att)
+		return h.fail(internalError("user store call not dispatched: " + derr.Error()))
 	}
 	return Pause
 }
@@ -437,6 +466,19 @@ func lookup(headers [][2]string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// lookupAll is the first value of a header and how many times it is given.
+func lookupAll(headers [][2]string, name string) (first string, n int) {
+	for _, kv := range headers {
+		if kv[0] == name {
+			if n == 0 {
+				first = kv[1]
+			}
+			n++
+		}
+	}
+	return first, n
 }
 
 // clientIP is the downstream address without its port (SPEC 7).
