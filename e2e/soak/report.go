@@ -1,0 +1,221 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+var outcomeNames = [...]string{"other", "verified", "wrong code", "server error", "key blocked", "address throttled", "user blocked", "denied"}
+
+// judge holds every request to SPEC and fills res.
+func judge(res *Result, t *traffic, faults *faultyStore, up *upstream, reps []*replica, lim limits,
+	timeout time.Duration, unsolicited int, say func(string, ...any)) {
+	c := &checker{maxAttempts: lim.maxAttempts, ipMax: lim.ipMax, timeout: timeout, store: faults, upstream: up}
+	for _, r := range reps {
+		c.modes = append(c.modes, r.mode)
+	}
+	type tally struct {
+		n, ok    int
+		outcomes map[string]int
+	}
+	kinds := make([]tally, numKinds)
+	// One example per kind of problem, with how often it happened.
+	var examples []string
+	seen := map[string]int{}
+	example := func(r *request, what, why string) {
+		group := fmt.Sprintf("%s %s %s: %s", what, r.kind, r.name, shape(strings.ReplaceAll(why, r.id, "ID")))
+		if seen[group]++; seen[group] == 1 {
+			examples = append(examples, group)
+			examples = append(examples, fmt.Sprintf("  e.g. replica %d, %s %s %s from %s at %s: %d %q: %s",
+				r.replica, r.id, r.method, r.path, r.ip, r.sent.Format("15:04:05.000"), r.status, clip(r.respBody), why))
+		}
+	}
+	sent := map[string]bool{}
+	verified := make([]int, len(reps))
+	for _, r := range t.requests() {
+		sent[r.id] = true
+		v := c.judge(r)
+		res.Requests++
+		k := &kinds[r.kind]
+		k.n++
+		if k.outcomes == nil {
+			k.outcomes = map[string]int{}
+		}
+		if r.kind.reachesStore() {
+			out := classify(r)
+			k.outcomes[outcomeNames[out]]++
+			if out == outVerified {
+				verified[r.replica]++
+			}
+		}
+		switch {
+		case v.unanswered:
+			res.Unanswered++
+			example(r, "unanswered", fmt.Sprint(r.err))
+		case v.wrong != "":
+			res.Wrong++
+			example(r, "wrong", v.wrong)
+		case v.twice == "" && v.unverified == "":
+			res.AsSpec++
+			k.ok++
+		}
+		if v.twice != "" {
+			res.Twice++
+			example(r, "answered twice", v.twice)
+		}
+		if v.unverified != "" {
+			res.Unverified++
+			example(r, "unverified upstream", v.unverified)
+		}
+	}
+	res.Twice += unsolicited
+	arrivals, unnamed := up.all()
+	res.Unverified += len(unnamed)
+	for id := range arrivals {
+		if !sent[id] {
+			res.Unverified++
+			examples = append(examples, "the upstream received "+id+", which no client sent")
+		}
+	}
+	for k, tl := range kinds {
+		if tl.n == 0 {
+			continue
+		}
+		var outs []string
+		for name, n := range tl.outcomes {
+			outs = append(outs, fmt.Sprintf("%s %d", name, n))
+		}
+		sort.Strings(outs)
+		say("%-14s %6d sent, %6d as SPEC says  %s", kind(k), tl.n, tl.ok, strings.Join(outs, ", "))
+	}
+	for i, n := range verified {
+		say("replica %d: %d verifications succeeded", i, n)
+		if n == 0 {
+			res.Wrong++
+			say("replica %d verified nobody: the soak did not test a success there", i)
+		}
+	}
+	if unsolicited > 0 {
+		say("%d answers came on idle connections, for no request", unsolicited)
+	}
+	for _, e := range examples {
+		if n := seen[e]; n > 0 {
+			say("%d × %s", n, e)
+		} else {
+			say("%s", e)
+		}
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}
+
+// rssWatch samples every replica's resident memory each second; the first sample after the
+// warm-up is the start.
+type rssWatch struct {
+	reps []*replica
+	warm time.Duration
+
+	mu         sync.Mutex
+	start, end []float64
+	peak       []float64
+	warmed     bool
+	done       chan struct{}
+	stopped    chan struct{}
+}
+
+func newRSSWatch(reps []*replica, warm time.Duration) *rssWatch {
+	n := len(reps)
+	return &rssWatch{reps: reps, warm: warm, start: make([]float64, n), end: make([]float64, n),
+		peak: make([]float64, n), done: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+func (w *rssWatch) run(ctx context.Context) {
+	defer close(w.stopped)
+	begin := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		w.sample(time.Since(begin) >= w.warm)
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *rssWatch) sample(warmed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, r := range w.reps {
+		mib, err := rssMiB(r.envoy.Pid())
+		if err != nil {
+			continue
+		}
+		if warmed && !w.warmed {
+			w.start[i] = mib
+		}
+		w.end[i], w.peak[i] = mib, max(w.peak[i], mib)
+	}
+	if warmed {
+		w.warmed = true
+	}
+}
+
+// stop takes a last sample and returns the sums at the start and at the end.
+func (w *rssWatch) stop() (start, end float64) {
+	close(w.done)
+	<-w.stopped
+	w.sample(true)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.reps {
+		start += w.start[i]
+		end += w.end[i]
+	}
+	return start, end
+}
+
+func (w *rssWatch) describe(i int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("%.0f→%.0f MiB after warm-up (peak %.0f)", w.start[i], w.end[i], w.peak[i])
+}
+
+// shape is a problem's text without its numbers and quoted values, so that alike problems
+// group together.
+func shape(why string) string {
+	out := []rune{}
+	quoted := false
+	for _, c := range why {
+		switch {
+		case c == '"':
+			quoted = !quoted
+			if quoted {
+				out = append(out, '…')
+			}
+		case quoted:
+		case c >= '0' && c <= '9':
+			if len(out) == 0 || out[len(out)-1] != '#' {
+				out = append(out, '#')
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 90 {
+		out = append(out[:90], '…')
+	}
+	return string(out)
+}

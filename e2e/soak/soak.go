@@ -1,0 +1,396 @@
+// Package soak holds the filter under sustained load while its user store fails around it
+// (make soak, e2e/cmd/soak): real Envoy replicas with plugin.wasm, a store that misbehaves on
+// purpose for a share of its calls, and clients on several loopback addresses sending every
+// kind of request SPEC names, each answer then checked against what SPEC says for its case.
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/passwordless-verify/filter/e2e/envoyrun"
+	"github.com/passwordless-verify/filter/e2e/refstore/store"
+)
+
+// Options says how long and how hard to soak.
+type Options struct {
+	Duration    time.Duration
+	Seed        uint64
+	Envoy       string // the binary; "" is envoyrun.Binary()
+	Wasm        string // "" is build/plugin.wasm
+	Replicas    int    // Envoy processes; 0 is 2
+	Concurrency int    // workers per Envoy; 0 is 2
+	Lanes       int    // clients of ordinary users; 0 is 16
+	FaultShare  float64
+	Out         io.Writer
+}
+
+// Result is what the soak found; Failed says whether make soak fails.
+type Result struct {
+	Requests, AsSpec, Wrong, Twice, Unanswered, Unverified, Traps int
+	Leaks                                                         int
+	RSSStart, RSSEnd                                              float64 // MiB, all replicas together
+	RSSGrew                                                       bool
+	Rate                                                          float64 // requests per second
+}
+
+// Failed: any wrong, duplicated, unanswered or unverified request, any trap, a code in a log,
+// or memory that kept growing after the warm-up.
+func (r *Result) Failed() bool {
+	return r.Wrong+r.Twice+r.Unanswered+r.Unverified+r.Traps+r.Leaks > 0 || r.RSSGrew || r.AsSpec == 0
+}
+
+// Line is the soak's last line.
+func (r *Result) Line() string {
+	return fmt.Sprintf("soak: %d requests, %d answered as SPEC says, %d wrong, %d answered twice, %d unanswered, %d unverified upstream, %d traps, envoy rss %.0f→%.0f MiB",
+		r.Requests, r.AsSpec, r.Wrong, r.Twice, r.Unanswered, r.Unverified, r.Traps, r.RSSStart, r.RSSEnd)
+}
+
+// Client addresses: ordinary clients share a few, attackers and clients that hang up have
+// their own, so SPEC 7's per-address limit meets both.
+const (
+	normalIPs     = 8
+	usersPerLane  = 6
+	attackerLanes = 2
+	hangupLanes   = 2
+)
+
+func normalIP(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%normalIPs) }
+
+type replica struct {
+	envoy   *envoyrun.Envoy
+	mode    string
+	logPath string
+	vm0     vmStats
+}
+
+// Run starts the stack, soaks it for o.Duration and judges every request.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Replicas == 0 {
+		o.Replicas = 2
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 2
+	}
+	if o.Lanes == 0 {
+		o.Lanes = 16
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	lim := limits{maxAttempts: 5, ipMax: 300, timeoutMS: 1000}
+	timeout := time.Duration(lim.timeoutMS) * time.Millisecond
+	say := func(format string, args ...any) { _, _ = fmt.Fprintf(o.Out, "soak: "+format+"\n", args...) }
+
+	dir, err := workDir()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	storeLog, err := os.Create(filepath.Join(dir, "store.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = storeLog.Close() }()
+	st, err := store.Open(ctx, filepath.Join(dir, "store.db"), store.Options{
+		CodeTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(storeLog, nil))})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = st.Close() }()
+	faults := newFaultyStore(st.Handler(), o.FaultShare, timeout, o.Seed)
+	up := newUpstream(identityHeaders)
+	storeAddr, stopStore, err := serve(faults)
+	if err != nil {
+		return nil, err
+	}
+	defer stopStore()
+	upAddr, stopUp, err := serve(up)
+	if err != nil {
+		return nil, err
+	}
+	defer stopUp()
+
+	// Half the replicas answer a success themselves, half forward it: SPEC 8's two modes.
+	var reps []*replica
+	defer func() {
+		for _, r := range reps {
+			_ = r.envoy.Stop()
+		}
+	}()
+	for i := range o.Replicas {
+		mode := []string{"forward", "respond"}[i%2]
+		r, err := startReplica(ctx, o, dir, i, mode, lim, storeAddr, upAddr)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, r)
+		say("replica %d: Envoy %s pid %d on %s, %d workers, on_success.mode %s", i, r.envoy.Version, r.envoy.Pid(), r.envoy.URL, o.Concurrency, mode)
+	}
+	say("seed %d, %s, user store faults on %.0f%% of calls, timeout_ms %d, max_attempts %d, ip_max_failures %d",
+		o.Seed, o.Duration, o.FaultShare*100, lim.timeoutMS, lim.maxAttempts, lim.ipMax)
+
+	t := &traffic{store: st, faults: faults, ledger: newLedger(), timeout: timeout, rows: rows()}
+	for _, r := range reps {
+		t.replicas = append(t.replicas, r.envoy.URL)
+	}
+	lanes, err := seedLanes(ctx, t, o)
+	if err != nil {
+		return nil, err
+	}
+
+	// Go's HTTP client reports an answer that came on an idle connection, for no request.
+	unsolicited := &lineCounter{match: "Unsolicited response", w: os.Stderr}
+	log.SetOutput(unsolicited)
+	defer log.SetOutput(os.Stderr)
+
+	res := &Result{}
+	start := time.Now()
+	rss := newRSSWatch(reps, warmUp(o.Duration))
+	go rss.run(ctx)
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(o.Duration))
+	defer cancel()
+	errc := make(chan error, len(lanes.normal))
+	var wg sync.WaitGroup
+	for _, l := range lanes.normal {
+		wg.Go(func() { errc <- l.normal(runCtx) })
+	}
+	for _, l := range lanes.attackers {
+		wg.Go(func() { l.attack(runCtx, lim.maxAttempts+2) })
+	}
+	for _, l := range lanes.hangups {
+		wg.Go(func() { l.hangups(runCtx) })
+	}
+	go progress(runCtx, say, t, start)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return nil, err
+		}
+	}
+	elapsed := time.Since(start)
+	// Calls the filter gave up on may still be in the store; let them land before judging.
+	time.Sleep(timeout + time.Second)
+	res.RSSStart, res.RSSEnd = rss.stop()
+	res.RSSGrew = res.RSSEnd > res.RSSStart*1.10
+	for i, r := range reps {
+		vm, err := readVMStats(ctx, r.envoy)
+		if err != nil {
+			return nil, err
+		}
+		res.Traps += vm.created - r.vm0.created + vm.reloads - r.vm0.reloads
+		if vm.active < r.vm0.active {
+			res.Traps += r.vm0.active - vm.active
+		}
+		say("replica %d: wasm VMs created %d→%d, active %d→%d, reloads %d→%d; rss %s", i,
+			r.vm0.created, vm.created, r.vm0.active, vm.active, r.vm0.reloads, vm.reloads, rss.describe(i))
+	}
+	for _, l := range lanes.all() {
+		l.close()
+	}
+	var logs []string
+	for _, r := range reps {
+		_ = r.envoy.Stop() // flushes the access log
+		logs = append(logs, r.logPath)
+	}
+	logs = append(logs, storeLog.Name())
+	judge(res, t, faults, up, reps, lim, timeout, unsolicited.count(), say)
+	leaks, traps, err := scanLogs(logs, sentCodes(t))
+	if err != nil {
+		return nil, err
+	}
+	res.Leaks, res.Traps = len(leaks), res.Traps+len(traps)
+	for _, l := range first(leaks, 5) {
+		say("a code in a log: %s", l)
+	}
+	for _, l := range first(traps, 5) {
+		say("a failed VM: %s", l)
+	}
+	byFault, unnamed := faults.counts()
+	say("user store calls: %v, %d without x-request-id", faultSummary(byFault), unnamed)
+	res.Rate = float64(res.Requests) / elapsed.Seconds()
+	say("%d requests in %s: %.0f requests/s; %d codes found in logs; rss grew past 10%% after warm-up: %v",
+		res.Requests, elapsed.Round(time.Second), res.Rate, res.Leaks, res.RSSGrew)
+	return res, nil
+}
+
+func first(xs []string, n int) []string { return xs[:min(n, len(xs))] }
+
+func faultSummary(byFault [numFaults]int) string {
+	var parts []string
+	for f, n := range byFault {
+		parts = append(parts, fmt.Sprintf("%s %d", fault(f), n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// workDir is private, and in memory where the machine has /dev/shm: the store syncs every
+// verification to disk, which would otherwise set the pace.
+func workDir() (string, error) {
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	return os.MkdirTemp(base, "soak-")
+}
+
+func serve(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func startReplica(ctx context.Context, o Options, dir string, i int, mode string, lim limits, storeAddr, upAddr string) (*replica, error) {
+	cfg, err := pluginConfig(lim, mode)
+	if err != nil {
+		return nil, err
+	}
+	r := &replica{mode: mode, logPath: filepath.Join(dir, fmt.Sprintf("envoy-%d.log", i))}
+	f, err := os.Create(r.logPath)
+	if err != nil {
+		return nil, err
+	}
+	// Closed when the process ends: Envoy's output is copied until then.
+	r.envoy, err = envoyrun.Start(ctx, envoyrun.Options{
+		Binary:       o.Envoy,
+		Wasm:         o.Wasm,
+		PluginConfig: cfg,
+		UserStore:    storeAddr,
+		Upstream:     upAddr,
+		Concurrency:  o.Concurrency,
+		Log:          &lockedFile{f: f},
+		Edit: func(b *envoyrun.Bootstrap) error {
+			hcm, err := b.HCM()
+			if err != nil {
+				return err
+			}
+			// The clients' request ids go through to the store and the upstream, which file
+			// what they see under them.
+			hcm["preserve_external_request_id"] = true
+			return nil
+		},
+	})
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	go func() { <-r.envoy.Exited(); _ = f.Close() }()
+	r.vm0, err = readVMStats(ctx, r.envoy)
+	return r, err
+}
+
+type lanes struct{ normal, attackers, hangups []*lane }
+
+func (l lanes) all() []*lane {
+	return append(append(append([]*lane(nil), l.normal...), l.attackers...), l.hangups...)
+}
+
+// seedLanes makes the clients and puts their users into the store.
+func seedLanes(ctx context.Context, t *traffic, o Options) (lanes, error) {
+	var ls lanes
+	put := func(u store.User) error {
+		u.Tenant, u.Connection = tenant, connection
+		u.Profile = []byte(`{"name":"Soak User","email_verified":true}`)
+		_, err := t.store.PutUser(ctx, u)
+		return err
+	}
+	for i := range o.Lanes {
+		l := t.newLane(i, normalIP(i), o.Seed)
+		for k := range usersPerLane {
+			u := &user{name: fmt.Sprintf("u-%s-%s@soak.test", letters(uint64(i)), letters(uint64(k)))}
+			if err := put(store.User{Username: u.name, UserID: "soak|" + u.name}); err != nil {
+				return ls, err
+			}
+			l.users = append(l.users, u)
+		}
+		l.blocked = &user{name: fmt.Sprintf("blocked-%s@soak.test", letters(uint64(i)))}
+		l.denied = &user{name: fmt.Sprintf("denied-%s@soak.test", letters(uint64(i)))}
+		if err := errors.Join(
+			put(store.User{Username: l.blocked.name, UserID: "soak|" + l.blocked.name, Blocked: true}),
+			put(store.User{Username: l.denied.name, UserID: "soak|" + l.denied.name, AllowedClients: []string{"other-client"}}),
+		); err != nil {
+			return ls, err
+		}
+		ls.normal = append(ls.normal, l)
+	}
+	for i := range attackerLanes {
+		ls.attackers = append(ls.attackers, t.newLane(o.Lanes+i, fmt.Sprintf("127.0.0.%d", 100+i), o.Seed))
+	}
+	for i := range hangupLanes {
+		ls.hangups = append(ls.hangups, t.newLane(o.Lanes+attackerLanes+i, fmt.Sprintf("127.0.0.%d", 150+i), o.Seed))
+	}
+	return ls, nil
+}
+
+// warmUp is the part of the run after which memory must stay flat.
+func warmUp(d time.Duration) time.Duration { return min(max(d/4, 10*time.Second), time.Minute) }
+
+func progress(ctx context.Context, say func(string, ...any), t *traffic, start time.Time) {
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			n := t.seq.Load()
+			say("%s: %d requests (%.0f/s)", time.Since(start).Round(time.Second), n, float64(n)/time.Since(start).Seconds())
+		}
+	}
+}
+
+// sentCodes is every code a request carried, the ones that must appear in no log.
+func sentCodes(t *traffic) map[string]bool {
+	codes := map[string]bool{"135790": true} // the rejected rows' code
+	for _, r := range t.requests() {
+		if r.code != "" {
+			codes[r.code] = true
+		}
+	}
+	return codes
+}
+
+// lockedFile takes Envoy's stdout and stderr, copied by two goroutines.
+type lockedFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *lockedFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// lineCounter passes log output on and counts the writes that contain match.
+type lineCounter struct {
+	match string
+	w     io.Writer
+	n     atomic.Int64
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.match) {
+		c.n.Add(1)
+	}
+	return c.w.Write(p)
+}
+
+func (c *lineCounter) count() int { return int(c.n.Load()) }
