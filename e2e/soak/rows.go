@@ -26,7 +26,9 @@ const (
 	fCode   = `"otp":"135790"`
 )
 
-func rowError(status int, code, desc string) want { return want{status: status, code: code, desc: desc} }
+func rowError(status int, code, desc string) want {
+	return want{status: status, code: code, desc: desc}
+}
 
 func rowPrefix(status int, code, desc string) want {
 	return want{status: status, code: code, desc: desc, prefix: true}
