@@ -31,6 +31,12 @@ type front struct {
 	log      *slog.Logger
 }
 
+// NewFront is the front on its own, for a harness that runs its own VMs (e2e/soak): requests go
+// round robin over vms, and what the filter lets through goes to upstreamURL.
+func NewFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger) (http.Handler, error) {
+	return newFront(vms, upstreamURL, log)
+}
+
 func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger) (*front, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {

@@ -1,11 +1,9 @@
 package soak
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -116,81 +114,6 @@ func clip(b []byte) string {
 		return string(b[:200]) + "…"
 	}
 	return string(b)
-}
-
-// rssWatch samples every replica's resident memory each second; the first sample after the
-// warm-up is the start.
-type rssWatch struct {
-	reps []*replica
-	warm time.Duration
-
-	mu         sync.Mutex
-	start, end []float64
-	peak       []float64
-	warmed     bool
-	done       chan struct{}
-	stopped    chan struct{}
-}
-
-func newRSSWatch(reps []*replica, warm time.Duration) *rssWatch {
-	n := len(reps)
-	return &rssWatch{reps: reps, warm: warm, start: make([]float64, n), end: make([]float64, n),
-		peak: make([]float64, n), done: make(chan struct{}), stopped: make(chan struct{})}
-}
-
-func (w *rssWatch) run(ctx context.Context) {
-	defer close(w.stopped)
-	begin := time.Now()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		w.sample(time.Since(begin) >= w.warm)
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.done:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (w *rssWatch) sample(warmed bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, r := range w.reps {
-		mib, err := rssMiB(r.envoy.Pid())
-		if err != nil {
-			continue
-		}
-		if warmed && !w.warmed {
-			w.start[i] = mib
-		}
-		w.end[i], w.peak[i] = mib, max(w.peak[i], mib)
-	}
-	if warmed {
-		w.warmed = true
-	}
-}
-
-// stop takes a last sample and returns the sums at the start and at the end.
-func (w *rssWatch) stop() (start, end float64) {
-	close(w.done)
-	<-w.stopped
-	w.sample(true)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := range w.reps {
-		start += w.start[i]
-		end += w.end[i]
-	}
-	return start, end
-}
-
-func (w *rssWatch) describe(i int) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return fmt.Sprintf("%.0f→%.0f MiB after warm-up (peak %.0f)", w.start[i], w.end[i], w.peak[i])
 }
 
 // shape is a problem's text without its numbers and quoted values, so that alike problems

@@ -10,17 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/passwordless-verify/filter/e2e/envoyrun"
 	"github.com/passwordless-verify/filter/e2e/refstore/store"
 )
 
@@ -33,6 +28,7 @@ type Options struct {
 	Replicas    int    // Envoy processes; 0 is 2
 	Concurrency int    // workers per Envoy; 0 is 2
 	Lanes       int    // clients of ordinary users; 0 is 16
+	HostReplica bool   // one more replica: plugin.wasm in our host, whose shared data is counted
 	FaultShare  float64
 	Out         io.Writer
 }
@@ -43,13 +39,14 @@ type Result struct {
 	Leaks                                                         int
 	RSSStart, RSSEnd                                              float64 // MiB, all replicas together
 	RSSGrew                                                       bool
+	SharedDataOver                                                bool
 	Rate                                                          float64 // requests per second
 }
 
 // Failed: any wrong, duplicated, unanswered or unverified request, any trap, a code in a log,
-// or memory that kept growing after the warm-up.
+// memory that kept growing after the warm-up, or shared data past its bound.
 func (r *Result) Failed() bool {
-	return r.Wrong+r.Twice+r.Unanswered+r.Unverified+r.Traps+r.Leaks > 0 || r.RSSGrew || r.AsSpec == 0
+	return r.Wrong+r.Twice+r.Unanswered+r.Unverified+r.Traps+r.Leaks > 0 || r.RSSGrew || r.SharedDataOver || r.AsSpec == 0
 }
 
 // Line is the soak's last line.
@@ -69,13 +66,6 @@ const (
 
 func normalIP(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%normalIPs) }
 
-type replica struct {
-	envoy   *envoyrun.Envoy
-	mode    string
-	logPath string
-	vm0     vmStats
-}
-
 // Run starts the stack, soaks it for o.Duration and judges every request.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Replicas == 0 {
@@ -94,57 +84,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	timeout := time.Duration(lim.timeoutMS) * time.Millisecond
 	say := func(format string, args ...any) { _, _ = fmt.Fprintf(o.Out, "soak: "+format+"\n", args...) }
 
-	dir, err := workDir()
+	s, err := startStack(ctx, o, lim)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	storeLog, err := os.Create(filepath.Join(dir, "store.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = storeLog.Close() }()
-	st, err := store.Open(ctx, filepath.Join(dir, "store.db"), store.Options{
-		CodeTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(storeLog, nil))})
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = st.Close() }()
-	faults := newFaultyStore(st.Handler(), o.FaultShare, timeout, o.Seed)
-	up := newUpstream(identityHeaders)
-	storeAddr, stopStore, err := serve(faults)
-	if err != nil {
-		return nil, err
-	}
-	defer stopStore()
-	upAddr, stopUp, err := serve(up)
-	if err != nil {
-		return nil, err
-	}
-	defer stopUp()
-
-	// Half the replicas answer a success themselves, half forward it: SPEC 8's two modes.
-	var reps []*replica
-	defer func() {
-		for _, r := range reps {
-			_ = r.envoy.Stop()
+	defer func() { _ = s.close() }()
+	for _, r := range s.replicas {
+		if r.envoy != nil {
+			say("%s: Envoy %s, pid %d, on %s, %d workers, on_success.mode %s", r.name, r.envoy.Version, r.envoy.Pid(), r.url, o.Concurrency, r.mode)
+		} else {
+			say("%s: on %s, %d VMs, on_success.mode %s", r.name, r.url, o.Concurrency, r.mode)
 		}
-	}()
-	for i := range o.Replicas {
-		mode := []string{"forward", "respond"}[i%2]
-		r, err := startReplica(ctx, o, dir, i, mode, lim, storeAddr, upAddr)
-		if err != nil {
-			return nil, err
-		}
-		reps = append(reps, r)
-		say("replica %d: Envoy %s pid %d on %s, %d workers, on_success.mode %s", i, r.envoy.Version, r.envoy.Pid(), r.envoy.URL, o.Concurrency, mode)
 	}
 	say("seed %d, %s, user store faults on %.0f%% of calls, timeout_ms %d, max_attempts %d, ip_max_failures %d",
 		o.Seed, o.Duration, o.FaultShare*100, lim.timeoutMS, lim.maxAttempts, lim.ipMax)
 
-	t := &traffic{store: st, faults: faults, ledger: newLedger(), timeout: timeout, rows: rows()}
-	for _, r := range reps {
-		t.replicas = append(t.replicas, r.envoy.URL)
+	t := &traffic{store: s.store, faults: s.faults, ledger: newLedger(), timeout: timeout, rows: rows()}
+	for _, r := range s.replicas {
+		t.replicas = append(t.replicas, r.url)
 	}
 	lanes, err := seedLanes(ctx, t, o)
 	if err != nil {
@@ -158,8 +115,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	res := &Result{}
 	start := time.Now()
-	rss := newRSSWatch(reps, warmUp(o.Duration))
-	go rss.run(ctx)
+	w := newWatch(s.replicas, warmUp(o.Duration))
+	go w.run(ctx)
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(o.Duration))
 	defer cancel()
 	errc := make(chan error, len(lanes.normal))
@@ -184,31 +141,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	elapsed := time.Since(start)
 	// Calls the filter gave up on may still be in the store; let them land before judging.
 	time.Sleep(timeout + time.Second)
-	res.RSSStart, res.RSSEnd = rss.stop()
-	res.RSSGrew = res.RSSEnd > res.RSSStart*1.10
-	for i, r := range reps {
+	w.stop()
+	res.RSSStart, res.RSSEnd, res.RSSGrew = w.rss()
+	for _, r := range s.replicas {
+		if r.envoy == nil {
+			say("%s: shared data %s", r.name, w.describe(r))
+			continue
+		}
 		vm, err := readVMStats(ctx, r.envoy)
 		if err != nil {
 			return nil, err
 		}
-		res.Traps += vm.created - r.vm0.created + vm.reloads - r.vm0.reloads
-		if vm.active < r.vm0.active {
-			res.Traps += r.vm0.active - vm.active
-		}
-		say("replica %d: wasm VMs created %d→%d, active %d→%d, reloads %d→%d; rss %s", i,
-			r.vm0.created, vm.created, r.vm0.active, vm.active, r.vm0.reloads, vm.reloads, rss.describe(i))
+		res.Traps += max(vm.created-r.vm0.created, 0) + max(vm.reloads-r.vm0.reloads, 0) + max(r.vm0.active-vm.active, 0)
+		say("%s: wasm VMs created %d→%d, active %d→%d, reloads %d→%d; rss %s", r.name,
+			r.vm0.created, vm.created, r.vm0.active, vm.active, r.vm0.reloads, vm.reloads, w.describe(r))
 	}
+	res.SharedDataOver = w.sharedDataOver()
 	for _, l := range lanes.all() {
 		l.close()
 	}
-	var logs []string
-	for _, r := range reps {
-		_ = r.envoy.Stop() // flushes the access log
-		logs = append(logs, r.logPath)
-	}
-	logs = append(logs, storeLog.Name())
-	judge(res, t, faults, up, reps, lim, timeout, unsolicited.count(), say)
-	leaks, traps, err := scanLogs(logs, sentCodes(t))
+	s.stopEnvoys()
+	judge(res, t, s.faults, s.upstream, s.replicas, lim, timeout, unsolicited.count(), say)
+	leaks, traps, err := scanLogs(s.logs(), sentCodes(t))
 	if err != nil {
 		return nil, err
 	}
@@ -219,11 +173,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, l := range first(traps, 5) {
 		say("a failed VM: %s", l)
 	}
-	byFault, unnamed := faults.counts()
-	say("user store calls: %v, %d without x-request-id", faultSummary(byFault), unnamed)
+	byFault, unnamed := s.faults.counts()
+	say("user store calls: %s; %d without x-request-id", faultSummary(byFault), unnamed)
 	res.Rate = float64(res.Requests) / elapsed.Seconds()
-	say("%d requests in %s: %.0f requests/s; %d codes found in logs; rss grew past 10%% after warm-up: %v",
-		res.Requests, elapsed.Round(time.Second), res.Rate, res.Leaks, res.RSSGrew)
+	say("%d requests in %s: %.0f requests/s; %d log lines with a code; Envoy's rss grew more than 10%% after the warm-up: %v; shared data over its bound: %v",
+		res.Requests, elapsed.Round(time.Second), res.Rate, res.Leaks, res.RSSGrew, res.SharedDataOver)
 	return res, nil
 }
 
@@ -235,65 +189,6 @@ func faultSummary(byFault [numFaults]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", fault(f), n))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// workDir is private, and in memory where the machine has /dev/shm: the store syncs every
-// verification to disk, which would otherwise set the pace.
-func workDir() (string, error) {
-	base := ""
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm"
-	}
-	return os.MkdirTemp(base, "soak-")
-}
-
-func serve(h http.Handler) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-func startReplica(ctx context.Context, o Options, dir string, i int, mode string, lim limits, storeAddr, upAddr string) (*replica, error) {
-	cfg, err := pluginConfig(lim, mode)
-	if err != nil {
-		return nil, err
-	}
-	r := &replica{mode: mode, logPath: filepath.Join(dir, fmt.Sprintf("envoy-%d.log", i))}
-	f, err := os.Create(r.logPath)
-	if err != nil {
-		return nil, err
-	}
-	// Closed when the process ends: Envoy's output is copied until then.
-	r.envoy, err = envoyrun.Start(ctx, envoyrun.Options{
-		Binary:       o.Envoy,
-		Wasm:         o.Wasm,
-		PluginConfig: cfg,
-		UserStore:    storeAddr,
-		Upstream:     upAddr,
-		Concurrency:  o.Concurrency,
-		Log:          &lockedFile{f: f},
-		Edit: func(b *envoyrun.Bootstrap) error {
-			hcm, err := b.HCM()
-			if err != nil {
-				return err
-			}
-			// The clients' request ids go through to the store and the upstream, which file
-			// what they see under them.
-			hcm["preserve_external_request_id"] = true
-			return nil
-		},
-	})
-	if err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	go func() { <-r.envoy.Exited(); _ = f.Close() }()
-	r.vm0, err = readVMStats(ctx, r.envoy)
-	return r, err
 }
 
 type lanes struct{ normal, attackers, hangups []*lane }
@@ -365,18 +260,6 @@ func sentCodes(t *traffic) map[string]bool {
 		}
 	}
 	return codes
-}
-
-// lockedFile takes Envoy's stdout and stderr, copied by two goroutines.
-type lockedFile struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (l *lockedFile) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Write(p)
 }
 
 // lineCounter passes log output on and counts the writes that contain match.

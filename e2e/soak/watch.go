@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/passwordless-verify/filter/e2e/envoyrun"
 )
@@ -103,4 +105,116 @@ func hasCode(s string, codes map[string]bool) bool {
 		i = j
 	}
 	return false
+}
+
+// The host replica's shared data must stay within what SPEC 7's bounded tables can hold,
+// however many keys fail: the filter's two tables of 1,024 buckets of at most 512 bytes, with
+// room to spare, but far below one entry per key.
+const (
+	sharedDataMaxEntries = 4096
+	sharedDataMaxBytes   = 4 << 20
+)
+
+// watch samples, every second, each Envoy's resident memory and the host replica's shared
+// data; the first sample after the warm-up is the start.
+type watch struct {
+	reps []*replica
+	warm time.Duration
+
+	mu               sync.Mutex
+	start, end, peak map[*replica]float64 // MiB, or shared data entries
+	peakBytes        map[*replica]int
+	warmed           bool
+	done, stopped    chan struct{}
+}
+
+func newWatch(reps []*replica, warm time.Duration) *watch {
+	return &watch{reps: reps, warm: warm, start: map[*replica]float64{}, end: map[*replica]float64{},
+		peak: map[*replica]float64{}, peakBytes: map[*replica]int{}, done: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+func (w *watch) run(ctx context.Context) {
+	defer close(w.stopped)
+	begin := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		w.sample(time.Since(begin) >= w.warm)
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *watch) sample(warmed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.reps {
+		var v float64
+		if r.envoy != nil {
+			mib, err := rssMiB(r.envoy.Pid())
+			if err != nil {
+				continue
+			}
+			v = mib
+		} else {
+			entries, bytes := r.host.sharedData()
+			v = float64(entries)
+			w.peakBytes[r] = max(w.peakBytes[r], bytes)
+		}
+		if warmed && !w.warmed {
+			w.start[r] = v
+		}
+		w.end[r], w.peak[r] = v, max(w.peak[r], v)
+	}
+	if warmed {
+		w.warmed = true
+	}
+}
+
+// stop takes the last sample.
+func (w *watch) stop() {
+	close(w.done)
+	<-w.stopped
+	w.sample(true)
+}
+
+// rss sums every Envoy's memory at the start and the end, and says whether one grew more than
+// 10% after the warm-up.
+func (w *watch) rss() (start, end float64, grew bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.reps {
+		if r.envoy != nil {
+			start += w.start[r]
+			end += w.end[r]
+			grew = grew || w.end[r] > w.start[r]*1.10
+		}
+	}
+	return start, end, grew
+}
+
+func (w *watch) sharedDataOver() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.reps {
+		if r.host != nil && (w.peak[r] > sharedDataMaxEntries || w.peakBytes[r] > sharedDataMaxBytes) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *watch) describe(r *replica) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.envoy == nil {
+		return fmt.Sprintf("%.0f→%.0f entries after the warm-up (peak %.0f entries, %d KiB; bound %d entries, %d KiB)",
+			w.start[r], w.end[r], w.peak[r], w.peakBytes[r]>>10, sharedDataMaxEntries, sharedDataMaxBytes>>10)
+	}
+	return fmt.Sprintf("%.0f→%.0f MiB after the warm-up (peak %.0f)", w.start[r], w.end[r], w.peak[r])
 }
