@@ -123,7 +123,9 @@ func TestJudgeStoreBound(t *testing.T) {
 		{name: "blocked user", r: answered(kindBlocked, 401, `{"error":"unauthorized","error_description":"user is blocked"}`),
 			setup: func(c *checker, r *request) { c.call(r, faultNone, 401, `{"error":"unauthorized"}`) }},
 		{name: "denied user, description passed on", r: answered(kindDenied, 403, `{"error":"access_denied","error_description":"no"}`),
-			setup: func(c *checker, r *request) { c.call(r, faultNone, 403, `{"error":"access_denied","error_description":"no"}`) }},
+			setup: func(c *checker, r *request) {
+				c.call(r, faultNone, 403, `{"error":"access_denied","error_description":"no"}`)
+			}},
 		{name: "forward success", mode: "forward", r: answered(kindVerify, 200, `{}`, upstreamMark, "1"),
 			setup: func(c *checker, r *request) {
 				c.call(r, faultNone, 200, storeUser)
@@ -140,9 +142,13 @@ func TestJudgeStoreBound(t *testing.T) {
 				c.arrive(r, verifyPath, map[string][]string{headerUserID: {"u1"}, headerTenant: {"acme"}})
 			}, wrong: "want 500", unverr: true},
 		{name: "redirect success", r: answered(kindRedirect, 302, "", "location", redirectTo(url.Values{"state": {"st-q"}, "code": {"AZ"}})),
-			setup: func(c *checker, r *request) { c.call(r, faultNone, 200, `{"user_id":"u1","redirect_params":{"code":"AZ"}}`) }},
+			setup: func(c *checker, r *request) {
+				c.call(r, faultNone, 200, `{"user_id":"u1","redirect_params":{"code":"AZ"}}`)
+			}},
 		{name: "redirect success without state", r: answered(kindRedirect, 302, "", "location", redirectTo(url.Values{"code": {"AZ"}})),
-			setup: func(c *checker, r *request) { c.call(r, faultNone, 200, `{"user_id":"u1","redirect_params":{"code":"AZ"}}`) }, wrong: "callback query"},
+			setup: func(c *checker, r *request) {
+				c.call(r, faultNone, 200, `{"user_id":"u1","redirect_params":{"code":"AZ"}}`)
+			}, wrong: "callback query"},
 		{name: "redirect error", r: answered(kindRedirectWrong, 302, "", "cache-control", "no-store", "location",
 			redirectTo(url.Values{"state": {"st-q"}, "error": {"invalid_user_password"}, "error_description": {textWrongCode}})),
 			setup: func(c *checker, r *request) { c.call(r, faultNone, 401, `{"error":"invalid_user_password"}`) }},
