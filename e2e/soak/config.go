@@ -15,7 +15,10 @@ type limits struct {
 	timeoutMS   int
 }
 
-const soakWindowSeconds = 7 * 24 * 3600
+const (
+	soakWindowSeconds = 7 * 24 * 3600
+	soakMaxAttempts   = 5
+)
 
 // pluginConfig is envoy/local.yaml's plugin configuration with what the soak's requests need:
 // a second tenant (row 12), a connection the client may not use (row 16), its limits, and

@@ -28,6 +28,9 @@ const (
 
 var faultNames = [numFaults]string{"none", "timeout", "reset", "500", "malformed"}
 
+// faultKinds are the faults a faulted call gets, alike in number.
+var faultKinds = []fault{faultTimeout, faultReset, faultStatus500, faultMalformed}
+
 func (f fault) String() string { return faultNames[f] }
 
 // malformedBodies are 200 answers section 6 maps to 500: a body that is not a JSON object. (An
@@ -60,7 +63,7 @@ type faultyStore struct {
 
 func newFaultyStore(next http.Handler, share float64, timeout time.Duration, seed uint64) *faultyStore {
 	return &faultyStore{next: next, share: share, timeout: timeout,
-		rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), calls: map[string][]*storeCall{}}
+		rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), calls: map[string][]*storeCall{}} //nolint:gosec // G404: seeded on purpose, the seed is printed
 }
 
 func (s *faultyStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +76,7 @@ func (s *faultyStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("x-request-id")
 	s.mu.Lock()
 	if s.rng.Float64() < s.share {
-		c.fault = fault(1 + s.rng.IntN(int(numFaults)-1))
+		c.fault = faultKinds[s.rng.IntN(len(faultKinds))]
 	}
 	malformed := malformedBodies[s.rng.IntN(len(malformedBodies))]
 	if id == "" {

@@ -80,7 +80,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	lim := limits{maxAttempts: 5, ipMax: 300, timeoutMS: 1000}
+	lim := limits{maxAttempts: soakMaxAttempts, ipMax: 300, timeoutMS: 1000}
 	timeout := time.Duration(lim.timeoutMS) * time.Millisecond
 	say := func(format string, args ...any) { _, _ = fmt.Fprintf(o.Out, "soak: "+format+"\n", args...) }
 
@@ -125,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		wg.Go(func() { errc <- l.normal(runCtx) })
 	}
 	for _, l := range lanes.attackers {
-		wg.Go(func() { l.attack(runCtx, lim.maxAttempts+2) })
+		wg.Go(func() { l.attack(runCtx) })
 	}
 	for _, l := range lanes.hangups {
 		wg.Go(func() { l.hangups(runCtx) })

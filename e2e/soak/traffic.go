@@ -49,7 +49,7 @@ type lane struct {
 }
 
 func (t *traffic) newLane(n int, ip string, seed uint64) *lane {
-	l := &lane{t: t, ip: ip, rng: rand.New(rand.NewPCG(seed, uint64(n)))}
+	l := &lane{t: t, ip: ip, rng: rand.New(rand.NewPCG(seed, uint64(n)))} //nolint:gosec // G404: seeded on purpose, the seed is printed
 	for range t.replicas {
 		l.clients = append(l.clients, newClient(ip))
 	}
@@ -312,11 +312,14 @@ func (l *lane) normal(ctx context.Context) error {
 	return nil
 }
 
+// attackTriesPerUser goes past max_attempts, so that SPEC 7's key limit refuses some.
+const attackTriesPerUser = soakMaxAttempts + 2
+
 // attack guesses codes for users nobody has, several per username and then the next one, on
 // the POST and on the redirect step: SPEC 7's key and address limits both come into play.
-func (l *lane) attack(ctx context.Context, perUser int) {
-	for i := 0; ctx.Err() == nil; i++ {
-		name := fmt.Sprintf("atk-%s-%s@soak.test", strings.ReplaceAll(l.ip, ".", "-"), letters(uint64(i/perUser)))
+func (l *lane) attack(ctx context.Context) {
+	for i := uint64(0); ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("atk-%s-%s@soak.test", strings.ReplaceAll(l.ip, ".", "-"), letters(i/attackTriesPerUser))
 		r := l.t.newRequest(kindAttack, l.replica(), l.ip)
 		if l.rng.IntN(5) == 0 {
 			r.kind = kindRedirectWrong
@@ -331,8 +334,8 @@ func (l *lane) attack(ctx context.Context, perUser int) {
 
 // hangups sends verify requests and leaves before their answer.
 func (l *lane) hangups(ctx context.Context) {
-	for i := 0; ctx.Err() == nil; i++ {
-		name := fmt.Sprintf("hang-%s-%s@soak.test", strings.ReplaceAll(l.ip, ".", "-"), letters(uint64(i/4)))
+	for i := uint64(0); ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("hang-%s-%s@soak.test", strings.ReplaceAll(l.ip, ".", "-"), letters(i/4))
 		r := l.t.newRequest(kindHangup, l.replica(), l.ip)
 		l.verifyRequest(r, name, l.wrongCode(nil))
 		r.header.Del("origin")

@@ -33,7 +33,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.Seed == 0 {
-		o.Seed = uint64(time.Now().UnixNano()) //nolint:gosec // G115: any bits make a seed
+		o.Seed = uint64(time.Now().UnixNano())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
