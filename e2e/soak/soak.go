@@ -6,7 +6,6 @@ package soak
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/passwordless-verify/filter/e2e/refstore/store"
 )
 
 // Options says how long and how hard to soak.
@@ -58,13 +55,13 @@ func (r *Result) Line() string {
 // Client addresses: ordinary clients share a few, attackers and clients that hang up have
 // their own, so SPEC 7's per-address limit meets both.
 const (
-	normalIPs     = 8
+	normalIPs     = 32
 	usersPerLane  = 6
 	attackerLanes = 2
 	hangupLanes   = 2
 )
 
-func normalIP(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%normalIPs) }
+func normalIP(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%normalIPs) } // 127.0.0.10-41
 
 // Run starts the stack, soaks it for o.Duration and judges every request.
 func Run(ctx context.Context, o Options) (*Result, error) {
@@ -200,28 +197,14 @@ func (l lanes) all() []*lane {
 // seedLanes makes the clients and puts their users into the store.
 func seedLanes(ctx context.Context, t *traffic, o Options) (lanes, error) {
 	var ls lanes
-	put := func(u store.User) error {
-		u.Tenant, u.Connection = tenant, connection
-		u.Profile = []byte(`{"name":"Soak User","email_verified":true}`)
-		_, err := t.store.PutUser(ctx, u)
-		return err
-	}
 	for i := range o.Lanes {
 		l := t.newLane(i, normalIP(i), o.Seed)
 		for k := range usersPerLane {
-			u := &user{name: fmt.Sprintf("u-%s-%s@soak.test", letters(uint64(i)), letters(uint64(k)))}
-			if err := put(store.User{Username: u.name, UserID: "soak|" + u.name}); err != nil {
+			u := &user{name: fmt.Sprintf("u-%s-%s@soak.test", letters(uint64(i)), letters(uint64(k))), ip: normalIP(i*usersPerLane + k)}
+			if err := t.putUser(ctx, u.name, false, false); err != nil {
 				return ls, err
 			}
 			l.users = append(l.users, u)
-		}
-		l.blocked = &user{name: fmt.Sprintf("blocked-%s@soak.test", letters(uint64(i)))}
-		l.denied = &user{name: fmt.Sprintf("denied-%s@soak.test", letters(uint64(i)))}
-		if err := errors.Join(
-			put(store.User{Username: l.blocked.name, UserID: "soak|" + l.blocked.name, Blocked: true}),
-			put(store.User{Username: l.denied.name, UserID: "soak|" + l.denied.name, AllowedClients: []string{"other-client"}}),
-		); err != nil {
-			return ls, err
 		}
 		ls.normal = append(ls.normal, l)
 	}

@@ -18,6 +18,7 @@ import (
 // lane knows the state of its code in the store.
 type user struct {
 	name     string
+	ip       string // the address its requests come from
 	code     string // the live code; "" when a new one must be issued
 	verified bool   // the code passed verify: the redirect step may use it once more
 	attempts int    // wrong codes the store counted against it
@@ -42,23 +43,33 @@ type lane struct {
 	t       *traffic
 	ip      string
 	rng     *rand.Rand
-	clients []*http.Client
+	clients map[string][]*http.Client // by address, then replica
 	users   []*user
-	blocked *user // blocked in the store
-	denied  *user // may not use the client
+	specials map[kind]uint64 // requests of blocked and of denied users so far
 }
 
 func (t *traffic) newLane(n int, ip string, seed uint64) *lane {
-	l := &lane{t: t, ip: ip, rng: rand.New(rand.NewPCG(seed, uint64(n)))} //nolint:gosec // G404: seeded on purpose, the seed is printed
-	for range t.replicas {
-		l.clients = append(l.clients, newClient(ip))
+	return &lane{t: t, ip: ip, clients: map[string][]*http.Client{}, specials: map[kind]uint64{},
+		rng: rand.New(rand.NewPCG(seed, uint64(n)))} //nolint:gosec // G404: seeded on purpose, the seed is printed
+}
+
+// send sends r from its address to its replica.
+func (l *lane) send(ctx context.Context, r *request) {
+	cs := l.clients[r.ip]
+	if cs == nil {
+		for range l.t.replicas {
+			cs = append(cs, newClient(r.ip))
+		}
+		l.clients[r.ip] = cs
 	}
-	return l
+	do(ctx, cs[r.replica], l.t.replicas[r.replica], r)
 }
 
 func (l *lane) close() {
-	for _, c := range l.clients {
-		c.CloseIdleConnections()
+	for _, cs := range l.clients {
+		for _, c := range cs {
+			c.CloseIdleConnections()
+		}
 	}
 }
 
@@ -142,7 +153,7 @@ func (l *lane) redirectRequest(r *request, username, code string) {
 func (l *lane) storeBound(ctx context.Context, r *request) outcome {
 	key := ledgerKey{replica: r.replica, ip: r.ip, user: r.user}
 	r.key.lo, r.addr.lo = l.t.ledger.begin(key)
-	do(ctx, l.clients[r.replica], l.t.replicas[r.replica], r)
+	l.send(ctx, r)
 	out := classify(r)
 	r.key.hi, r.addr.hi = l.t.ledger.end(key, out.effect())
 	return out
@@ -165,26 +176,29 @@ func (l *lane) flow(ctx context.Context) error {
 			return err
 		}
 	}
-	r := l.t.newRequest(kindVerify, l.replica(), l.ip)
-	p := l.rng.IntN(100)
-	switch {
-	case !u.verified && p < 85:
-		l.verifyRequest(r, u.name, u.code)
-	case !u.verified:
-		r.kind = kindVerifyWrong
-		l.verifyRequest(r, u.name, l.wrongCode(u))
-	case p < 75:
-		r.kind = kindRedirect
-		l.redirectRequest(r, u.name, u.code)
-	case p < 85:
-		r.kind = kindRedirectWrong
-		l.redirectRequest(r, u.name, l.wrongCode(u))
-	default:
-		r.kind = kindVerify
-		if err := l.issue(ctx, u); err != nil {
+	k := kindVerify
+	switch p := l.rng.IntN(100); {
+	case !u.verified && p >= 85:
+		k = kindVerifyWrong
+	case u.verified && p < 75:
+		k = kindRedirect
+	case u.verified && p < 85:
+		k = kindRedirectWrong
+	case u.verified:
+		if err := l.issue(ctx, u); err != nil { // start again with a new code
 			return err
 		}
+	}
+	r := l.t.newRequest(k, l.replica(), u.ip)
+	switch k {
+	case kindVerify:
 		l.verifyRequest(r, u.name, u.code)
+	case kindVerifyWrong:
+		l.verifyRequest(r, u.name, l.wrongCode(u))
+	case kindRedirect:
+		l.redirectRequest(r, u.name, u.code)
+	default:
+		l.redirectRequest(r, u.name, l.wrongCode(u))
 	}
 	out := l.storeBound(ctx, r)
 	judged := l.storeJudged(r)
@@ -211,11 +225,21 @@ func (l *lane) issue(ctx context.Context, u *user) error {
 	return nil
 }
 
-// special sends the live code of a blocked user, or of a user the client is denied.
+// special sends the live code of a blocked user, or of a user the client is denied. Each
+// such user serves three requests, then another takes over: only faults count against them
+// (a blocked or denied answer gives the attempt back), and they must not reach max_attempts.
 func (l *lane) special(ctx context.Context) error {
-	k, u := kindBlocked, l.blocked
+	k, u := kindBlocked, &user{ip: l.ip}
 	if l.rng.IntN(2) == 0 {
-		k, u = kindDenied, l.denied
+		k = kindDenied
+	}
+	n := l.specials[k]
+	l.specials[k]++
+	u.name = fmt.Sprintf("%s-%s-%s@soak.test", k, strings.ReplaceAll(l.ip, ".", "-"), letters(n/3))
+	if n%3 == 0 {
+		if err := l.t.putUser(ctx, u.name, k == kindBlocked, k == kindDenied); err != nil {
+			return err
+		}
 	}
 	if err := l.issue(ctx, u); err != nil {
 		return err
@@ -224,6 +248,17 @@ func (l *lane) special(ctx context.Context) error {
 	l.verifyRequest(r, u.name, u.code)
 	l.storeBound(ctx, r)
 	return nil
+}
+
+// putUser puts a user of the soak into the reference store.
+func (t *traffic) putUser(ctx context.Context, name string, blocked, denied bool) error {
+	u := store.User{Tenant: tenant, Connection: connection, Username: name, UserID: "soak|" + name,
+		Blocked: blocked, Profile: []byte(`{"name":"Soak User","email_verified":true}`)}
+	if denied {
+		u.AllowedClients = []string{"other-client"}
+	}
+	_, err := t.store.PutUser(ctx, u)
+	return err
 }
 
 // rejected sends one of the requests the filter refuses itself.
@@ -252,7 +287,7 @@ func (l *lane) rejected(ctx context.Context) {
 			r.header.Set(k, v)
 		}
 	}
-	do(ctx, l.clients[r.replica], l.t.replicas[r.replica], r)
+	l.send(ctx, r)
 }
 
 // preflight is SPEC 13's OPTIONS from the client's web origin.
@@ -269,7 +304,7 @@ func (l *lane) preflight(ctx context.Context) {
 		"access-control-max-age":       "600",
 		"vary":                         "origin",
 	}}
-	do(ctx, l.clients[r.replica], l.t.replicas[r.replica], r)
+	l.send(ctx, r)
 }
 
 // passThrough is any other path, carrying identity headers a client forged in every spelling
@@ -286,7 +321,7 @@ func (l *lane) passThrough(ctx context.Context) {
 	r.header[headerUserID] = []string{"forged"}
 	r.header["x_passwordless_user_id"] = []string{"forged"}
 	r.header["x-passwordless_tenant"] = []string{"forged"}
-	do(ctx, l.clients[r.replica], l.t.replicas[r.replica], r)
+	l.send(ctx, r)
 }
 
 // normal runs a lane of ordinary clients until ctx ends.

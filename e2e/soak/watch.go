@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,12 +51,35 @@ func readVMStats(ctx context.Context, e *envoyrun.Envoy) (vmStats, error) {
 	return s, nil
 }
 
-// trapLine is how Envoy reports a wasm VM that failed: a trap or panic in a callback, or a VM
-// that could not be made.
-var trapLine = regexp.MustCompile(`(?i)(uncaught|runtimeerror|unreachable|panic:|wasm vm failed|vm_reload|failed to load|fail(ed)? closed|Function: proxy_\S+ failed)`)
+// trapMarks are how Envoy (and our host) report a wasm VM that failed: a trap or panic in a
+// callback, or a VM that could not be made or was reloaded.
+var trapMarks = []string{"Uncaught", "RuntimeError", "unreachable", "panic:", "VM failed", "vm_reload",
+	"failed to load", "fail closed", "filter failed", "Function: proxy_"}
 
-// logPrefix is Envoy's and slog's time and thread prefix, where digit runs are not codes.
-var logPrefix = regexp.MustCompile(`^(\[[^\]]*\])+|^time=\S+`)
+func isTrap(line string) bool {
+	for _, m := range trapMarks {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutPrefix drops Envoy's bracketed time and thread prefix and slog's time, where digit
+// runs are not codes.
+func withoutPrefix(line string) string {
+	for strings.HasPrefix(line, "[") {
+		i := strings.IndexByte(line, ']')
+		if i < 0 {
+			break
+		}
+		line = line[i+1:]
+	}
+	if rest, ok := strings.CutPrefix(line, "time="); ok {
+		_, line, _ = strings.Cut(rest, " ")
+	}
+	return line
+}
 
 // scanLogs reads log files line by line: lines that carry a code that was sent, and lines that
 // report a VM that failed. Both keep at most a few examples.
@@ -71,11 +93,10 @@ func scanLogs(paths []string, codes map[string]bool) (leaks, traps []string, err
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if trapLine.MatchString(line) {
+			if isTrap(line) {
 				traps = append(traps, p+": "+line)
 			}
-			rest := logPrefix.ReplaceAllString(line, "")
-			if hasCode(rest, codes) {
+			if hasCode(withoutPrefix(line), codes) {
 				leaks = append(leaks, p+": "+line)
 			}
 		}
