@@ -40,11 +40,11 @@ type traffic struct {
 
 // lane is one client: its address, its users, its connections to every replica.
 type lane struct {
-	t       *traffic
-	ip      string
-	rng     *rand.Rand
-	clients map[string][]*http.Client // by address, then replica
-	users   []*user
+	t        *traffic
+	ip       string
+	rng      *rand.Rand
+	clients  map[string][]*http.Client // by address, then replica
+	users    []*user
 	specials map[kind]uint64 // requests of blocked and of denied users so far
 }
 

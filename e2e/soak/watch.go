@@ -54,7 +54,7 @@ func readVMStats(ctx context.Context, e *envoyrun.Envoy) (vmStats, error) {
 // trapMarks are how Envoy (and our host) report a wasm VM that failed: a trap or panic in a
 // callback, or a VM that could not be made or was reloaded.
 var trapMarks = []string{"Uncaught", "RuntimeError", "unreachable", "panic:", "VM failed", "vm_reload",
-	"failed to load", "fail closed", "filter failed", "Function: proxy_"}
+	"failed to load", "fail closed", "Function: proxy_"}
 
 func isTrap(line string) bool {
 	for _, m := range trapMarks {
