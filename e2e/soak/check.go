@@ -102,7 +102,7 @@ func (c *checker) judgeStoreBound(r *request, calls []storeCall, arrivals []arri
 			w, may = ipBlockedWant(), blockedIP
 		}
 		if !may {
-			return fmt.Sprintf("refused (%s) but the counts were key %v, IP %v", r.respBody, r.key, r.ip)
+			return fmt.Sprintf("refused (%s) but the counts were key %v, address %v", r.respBody, r.key, r.addr)
 		}
 		if len(calls) != 0 {
 			return "refused by attack protection after a user store call"

@@ -1,7 +1,9 @@
 package soak
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -141,4 +143,32 @@ func shape(why string) string {
 		out = append(out[:90], '…')
 	}
 	return string(out)
+}
+
+// dump writes every request, in the order they were made, with what the store did and the
+// answer: what a reproduction starts from. Codes are left out.
+func dump(path string, t *traffic, faults *faultyStore) error {
+	f, err := os.Create(path) //nolint:gosec // G304: the operator names the file
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, r := range t.requests() {
+		line := map[string]any{"id": r.id, "kind": r.kind.String(), "row": r.name, "replica": r.replica,
+			"ip": r.ip, "user": r.user, "method": r.method, "path": strings.ReplaceAll(r.path, r.code, "CODE"),
+			"sent": r.sent.Format(time.RFC3339Nano), "ms": r.done.Sub(r.sent).Milliseconds(), "status": r.status,
+			"answer": strings.ReplaceAll(string(r.respBody), r.code, "CODE"), "outcome": outcomeNames[classify(r)],
+			"key": [2]int{r.key.lo, r.key.hi}, "addr": [2]int{r.addr.lo, r.addr.hi}}
+		if r.err != nil {
+			line["error"] = r.err.Error()
+		}
+		for _, c := range faults.lookup(r.id) {
+			line["store"] = map[string]any{"fault": c.fault.String(), "status": c.status, "ms": c.took.Milliseconds()}
+		}
+		if err := enc.Encode(line); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }

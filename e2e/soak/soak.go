@@ -28,6 +28,7 @@ type Options struct {
 	HostReplica bool   // one more replica: plugin.wasm in our host, whose shared data is counted
 	FaultShare  float64
 	Out         io.Writer
+	Dump        string // a file for every request and its answer, one JSON line each (no codes)
 }
 
 // Result is what the soak found; Failed says whether make soak fails.
@@ -159,6 +160,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	s.stopEnvoys()
 	judge(res, t, s.faults, s.upstream, s.replicas, lim, timeout, unsolicited.count(), say)
+	if o.Dump != "" {
+		if err := dump(o.Dump, t, s.faults); err != nil {
+			return nil, err
+		}
+	}
 	leaks, traps, err := scanLogs(s.logs(), sentCodes(t))
 	if err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ func main() {
 	flag.IntVar(&o.Lanes, "lanes", 16, "concurrent clients of ordinary users")
 	flag.BoolVar(&o.HostReplica, "host-replica", true, "one more replica: plugin.wasm in our wasm host, whose shared data is counted (Envoy shows it nowhere)")
 	flag.Float64Var(&o.FaultShare, "faults", 0.10, "share of user store calls that fail on purpose")
+	flag.StringVar(&o.Dump, "dump", "", "write every request and its answer to this file, one JSON line each (codes left out)")
 	flag.Parse()
 	if flag.NArg() > 0 || o.Duration <= 0 || o.FaultShare < 0 || o.FaultShare > 1 {
 		flag.Usage()
