@@ -81,10 +81,11 @@ func TestJudgeStoreBound(t *testing.T) {
 			setup: func(c *checker, r *request) { c.call(r, faultMalformed, 0, "") }, wrong: "want 500"},
 		{name: "500 naming internals", r: answered(kindVerify, 500, `{"error":"server_error","error_description":"user store timeout"}`),
 			setup: func(c *checker, r *request) { c.call(r, faultTimeout, 0, "") }, wrong: "internals"},
-		{name: "slow store's 500", r: answered(kindVerify, 500, serverErrBody),
+		{name: "timed out, the store's answer too late", r: answered(kindVerify, 500, serverErrBody),
 			setup: func(c *checker, r *request) {
 				c.call(r, faultNone, 200, storeUser)
-				c.store.calls[r.id][0].took = 900 * time.Millisecond
+				r.sent = time.Now()
+				r.done = r.sent.Add(1100 * time.Millisecond)
 			}},
 		{name: "fast store's 500", r: answered(kindVerify, 500, serverErrBody),
 			setup: func(c *checker, r *request) { c.call(r, faultNone, 200, storeUser) }, wrong: "verified in respond mode: 500"},
