@@ -148,7 +148,7 @@ func shape(why string) string {
 // dump writes every request, in the order they were made, with what the store did and the
 // answer: what a reproduction starts from. Codes are left out.
 func dump(path string, t *traffic, faults *faultyStore) error {
-	f, err := os.Create(path) //nolint:gosec // G304: the operator names the file
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
