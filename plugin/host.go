@@ -50,7 +50,7 @@ func (host) SendResponse(status uint32, headers [][2]string, body []byte) error 
 
 func (host) Resume() error { return proxywasm.ResumeHttpRequest() }
 
-func (host) CallStore(cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(numHeaders, bodySize int)) error {
+func (host) Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(numHeaders, bodySize int)) error {
 	_, err := proxywasm.DispatchHttpCall(cluster, headers, body, nil, timeoutMS,
 		func(numHeaders, bodySize, _ int) { answer(numHeaders, bodySize) })
 	return err

@@ -3,11 +3,11 @@ package filter
 // Request body parsing for POST /passwordless/verify (SPEC sections 4 and 5, rows 4, 5, 8-11).
 //
 // Everything here is pure: no proxy-wasm calls, no logging, no panics on any input. A JSON body
-// is checked in one iterative pass by scanJSON (structure, strings and escapes, numbers,
-// literals, nesting depth, duplicate keys, dotted keys), which also picks out the top-level
-// members the filter reads; it counts only once the whole body has passed. A form body is
-// decoded by our own small x-www-form-urlencoded decoder (net/url would grow the wasm and
-// decides some details, such as ';', differently from what we want).
+// goes through jsoncheck's strictness pass (UTF-8, lone surrogates, nesting depth, duplicate
+// keys, dotted keys) and gjson's validator, and only then does gjson read the top-level
+// members the filter reads. A form body is decoded by our own small x-www-form-urlencoded
+// decoder (net/url would grow the wasm and decides some details, such as ';', differently
+// from what we want).
 //
 // Error messages name byte offsets and keys, never values: the one-time code is a secret and
 // may be anywhere in a rejected body.
@@ -18,7 +18,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
+
+	"github.com/passwordless-verify/filter/shared/jsoncheck"
 )
 
 // bodyKind is how the body is encoded, decided from the content-type header by the caller.
@@ -29,16 +31,11 @@ const (
 	bodyForm                 // application/x-www-form-urlencoded
 )
 
-// maxBodyDepth is the deepest nesting of JSON objects and arrays accepted in a body; the
-// top-level object is depth 1. The documented body is flat. The limit exists so that no reader
-// of the body (this filter, the upstream in forward mode) can be made to work hard or recurse
-// deeply by a hostile body.
-const maxBodyDepth = 32
-
-// dupKeyLinearMax is how many keys of one object are checked for duplicates by a linear search
-// (which needs no allocation). An object with more keys switches to a map so that a body with
-// thousands of keys costs O(n), not O(n²).
-const dupKeyLinearMax = 16
+// maxBodyDepth is the deepest nesting of JSON objects and arrays accepted in a body, as in
+// every JSON document the filter reads (SPEC 4); the top-level object is depth 1. The
+// documented body is flat. The limit exists so that no reader of the body (this filter, the
+// upstream in forward mode) can be made to work hard or recurse deeply by a hostile body.
+const maxBodyDepth = jsoncheck.MaxDepth
 
 // dottedKeyMsg is the SPEC row 5 error_description (a prefix: detail may follow).
 const dottedKeyMsg = `Fields with "." are not allowed, please remove all dotted fields`
@@ -53,49 +50,27 @@ type verifyParams struct {
 	redirectURI, state, nonce string
 }
 
-// bodyError is a rejected body. dotted distinguishes SPEC row 5 (a key containing ".") from
-// row 4 (malformed body, duplicate key, too deep, invalid UTF-8).
-type bodyError struct {
-	dotted bool
-	msg    string // the error_description, clear and safe to show the client
-}
-
-func (e *bodyError) Error() string { return e.msg }
-
+// Rejected bodies are SPEC row 4 (malformed body, duplicate key, too deep, invalid UTF-8) with
+// a text that is clear and safe to show the client, or row 5 (a key containing ".").
 var (
-	errNotUTF8   = &bodyError{msg: "body is not valid UTF-8"}
-	errEmptyJSON = &bodyError{msg: "body is empty, it must be a JSON object"}
-	errNotObject = &bodyError{msg: "body must be a JSON object"}
-	errTooDeep   = &bodyError{msg: "JSON body is nested too deep (more than " +
-		strconv.Itoa(maxBodyDepth) + " levels)"}
-	errBadKind = &bodyError{msg: "unsupported body encoding"}
+	errNotUTF8   = newErrorf(ErrInvalidBody, "body is not valid UTF-8")
+	errEmptyJSON = newErrorf(ErrInvalidBody, "body is empty, it must be a JSON object")
+	errNotObject = newErrorf(ErrInvalidBody, "body must be a JSON object")
+	errTooDeep   = newErrorf(ErrInvalidBody, "JSON body is nested too deep (more than "+
+		strconv.Itoa(maxBodyDepth)+" levels)")
+	errBadKind      = newErrorf(ErrInvalidBody, "unsupported body encoding")
+	errDuplicateKey = newErrorf(ErrInvalidBody, "a key is given twice in the JSON body")
+	// errDottedKey never repeats the key: no parameter contains a ".", so the key is the
+	// client's own text, which may hold the code (a JSON body sent as a form makes its whole
+	// text one key).
+	errDottedKey = newError(ErrDottedField)
 )
 
-func malformedJSON(at int, what string) *bodyError {
-	return &bodyError{msg: "malformed JSON body at byte " + strconv.Itoa(at) + ": " + what}
-}
-
-func syntaxError(e *jsonread.SyntaxError) *bodyError { return malformedJSON(e.Offset, e.Msg) }
-
-// duplicateKey names the key only when it is a parameter the filter reads (SPEC 4 asks for
-// the name; these are the keys where two readers could disagree). Any other key may be a
-// value in the wrong place, the code included, and the code never comes back in an error.
-func duplicateKey(key string) *bodyError {
-	if fieldIndex(key) >= 0 {
-		return &bodyError{msg: "duplicate key " + strconv.Quote(key) + " in JSON body"}
-	}
-	return &bodyError{msg: "a key is given twice in the JSON body"}
-}
-
-// errDottedKey never repeats the key: no parameter contains a ".", so the key is the client's
-// own text, which may hold the code (a JSON body sent as a form makes its whole text one key).
-var errDottedKey = &bodyError{dotted: true, msg: dottedKeyMsg}
-
 // parseBody parses and checks a request body and returns the parameters the filter validates.
-// A nil *bodyError means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
+// A nil error means the body is accepted. Row 4 problems (malformed, invalid UTF-8,
 // duplicate key, too deep) anywhere in the body take precedence over row 5 (dotted key), even
 // when the dotted key comes first.
-func parseBody(kind bodyKind, body []byte) (verifyParams, *bodyError) {
+func parseBody(kind bodyKind, body []byte) (verifyParams, *apiError) {
 	switch kind {
 	case bodyJSON:
 		return parseJSONBody(body)
@@ -229,247 +204,92 @@ func (f *fieldSet) params() verifyParams {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-func parseJSONBody(body []byte) (verifyParams, *bodyError) {
-	// Checking the whole body once up front gives the clearest message and lets scanJSON treat
-	// every byte >= 0x80 inside a string as part of a valid UTF-8 sequence. (utf8.Valid also
-	// rejects UTF-8-encoded surrogates and overlong forms.)
-	if !utf8.Valid(body) {
-		return verifyParams{}, errNotUTF8
-	}
-	s := view(body) // every string returned is a substring of the body, or unescaped
-	start := jsonread.SkipSpace(s, 0)
-	if start == len(s) {
+func parseJSONBody(body []byte) (verifyParams, *apiError) {
+	start := skipSpace(body)
+	if start == len(body) {
 		return verifyParams{}, errEmptyJSON
 	}
-	if s[start] != '{' {
+	if body[start] != '{' {
 		// An array, string, number, literal, or garbage: none of them is an object, so there
 		// is no need to look further.
+		if !utf8.Valid(body) {
+			return verifyParams{}, errNotUTF8
+		}
 		return verifyParams{}, errNotObject
 	}
-	var f fieldSet
-	hasDotted, err := scanJSON(s, start, &f)
-	if err != nil {
-		return verifyParams{}, err
+	dotted, cerr := jsoncheck.Check(body, jsoncheck.Options{Duplicates: true})
+	if cerr != nil {
+		return verifyParams{}, checkError(cerr)
 	}
-	if hasDotted {
+	if dotted {
 		return verifyParams{}, errDottedKey
 	}
+	// Every string read is a substring of the body, or unescaped.
+	var f fieldSet
+	gjson.Parse(view(body)).ForEach(func(key, value gjson.Result) bool {
+		i := fieldIndex(key.Str)
+		if i < 0 {
+			return true
+		}
+		switch value.Type {
+		case gjson.String:
+			f[i] = fieldValue{kind: valString, str: value.Str}
+		case gjson.Null:
+			f[i] = fieldValue{kind: valNull}
+		default:
+			f[i] = fieldValue{kind: valOther}
+		}
+		return true
+	})
 	return f.params(), nil
 }
 
-// States of scanJSON.
-const (
-	stValue      = iota // a value is expected
-	stAfterValue        // a value just ended: ',' or the container's end (or the body's end)
-	stKey               // an object key is expected
-)
-
-// scanJSON checks that s[start:] (s[start] == '{') is exactly one valid JSON value, followed
-// only by whitespace, with no container nested deeper than maxBodyDepth, no object holding the
-// same key twice (compared after unescaping) and no lone UTF-16 surrogate escape. s must be
-// valid UTF-8. It reports whether a key, at any depth, contains a '.'; the caller reports that
-// only because every other check passed. It does not recurse: an explicit stack of
-// open containers is kept in fixed-size arrays. The top-level members the filter reads go into
-// f as they pass, so the body is read once.
-func scanJSON(s string, start int, f *fieldSet) (hasDotted bool, err *bodyError) {
-	var (
-		isObj   [maxBodyDepth]bool // kind of each open container
-		keyBase [maxBodyDepth]int  // where each open object's keys start in keys
-		// keySets holds a set of keys per open object that has many; allocated only then, so
-		// that a body of small objects does not pay for clearing it.
-		keySets *[maxBodyDepth]map[string]struct{}
-		keyBuf  [dupKeyLinearMax]string
-	)
-	// keys holds the keys seen so far of every open object that has no key set, innermost
-	// last; an object's keys are dropped when it closes.
-	keys := keyBuf[:0]
-	depth := 0
-	field := -1 // the top-level field whose value comes next
-	i := start
-	state := stValue
-	for {
-		switch state {
-		case stValue:
-			i = jsonread.SkipSpace(s, i)
-			if i >= len(s) {
-				return false, malformedJSON(i, "unexpected end of body")
-			}
-			if field >= 0 {
-				f[field] = fieldValue{kind: valOther} // unless a string or null, below
-			}
-			switch c := s[i]; {
-			case c == '{' || c == '[':
-				if depth == maxBodyDepth {
-					return false, errTooDeep
-				}
-				isObj[depth] = c == '{'
-				keyBase[depth] = len(keys)
-				if keySets != nil {
-					keySets[depth] = nil
-				}
-				depth++
-				field = -1 // its members are not top-level
-				i = jsonread.SkipSpace(s, i+1)
-				if i < len(s) && (s[i] == '}' && c == '{' || s[i] == ']' && c == '[') {
-					depth-- // empty container: nothing was added to keys
-					i++
-					state = stAfterValue
-				} else if c == '{' {
-					state = stKey
-				}
-			case c == '"':
-				end, escaped, serr := jsonread.ScanString(s, i)
-				if serr != nil {
-					return false, syntaxError(serr)
-				}
-				if field >= 0 {
-					v := s[i+1 : end-1]
-					if escaped {
-						v = jsonread.Unescape(v)
-					}
-					f[field] = fieldValue{kind: valString, str: v}
-				}
-				i = end
-				state = stAfterValue
-			case c == 't' || c == 'f' || c == 'n':
-				kind, end := jsonread.Literal(s, i)
-				if kind == jsonread.Missing {
-					return false, malformedJSON(i, "invalid literal")
-				}
-				if field >= 0 && kind == jsonread.Null {
-					f[field] = fieldValue{kind: valNull}
-				}
-				i = end
-				state = stAfterValue
-			case c == '-' || c >= '0' && c <= '9':
-				end, nerr := jsonread.ScanNumber(s, i)
-				if nerr != nil {
-					return false, syntaxError(nerr)
-				}
-				i = end
-				state = stAfterValue
-			default:
-				return false, malformedJSON(i, "unexpected character, expected a value")
-			}
-
-		case stAfterValue:
-			field = -1
-			i = jsonread.SkipSpace(s, i)
-			if depth == 0 {
-				if i < len(s) {
-					return false, malformedJSON(i, "unexpected data after the JSON object")
-				}
-				return hasDotted, nil
-			}
-			if i >= len(s) {
-				return false, malformedJSON(i, "unexpected end of body")
-			}
-			top := depth - 1
-			switch c := s[i]; {
-			case c == ',':
-				i++
-				if isObj[top] {
-					state = stKey
-				} else {
-					state = stValue
-				}
-			case c == '}' && isObj[top], c == ']' && !isObj[top]:
-				keys = keys[:keyBase[top]]
-				if keySets != nil {
-					keySets[top] = nil
-				}
-				depth--
-				i++
-			case isObj[top]:
-				return false, malformedJSON(i, "expected ',' or '}' after object member")
-			default:
-				return false, malformedJSON(i, "expected ',' or ']' after array element")
-			}
-
-		case stKey:
-			i = jsonread.SkipSpace(s, i)
-			if i >= len(s) {
-				return false, malformedJSON(i, "unexpected end of body")
-			}
-			if s[i] != '"' {
-				return false, malformedJSON(i, "expected a string as object key")
-			}
-			end, escaped, serr := jsonread.ScanString(s, i)
-			if serr != nil {
-				return false, syntaxError(serr)
-			}
-			key := s[i+1 : end-1]
-			if escaped {
-				key = jsonread.Unescape(key)
-			}
-			top := depth - 1
-			if keySets != nil && keySets[top] != nil {
-				set := keySets[top]
-				if _, dup := set[key]; dup {
-					return false, duplicateKey(key)
-				}
-				set[key] = struct{}{}
-			} else {
-				for _, k := range keys[keyBase[top]:] {
-					if k == key {
-						return false, duplicateKey(key)
-					}
-				}
-				keys = append(keys, key)
-				if n := len(keys) - keyBase[top]; n > dupKeyLinearMax {
-					// Only the innermost open object can be growing, so its keys are the
-					// tail of keys and can move to a set.
-					set := make(map[string]struct{}, 4*n)
-					for _, k := range keys[keyBase[top]:] {
-						set[k] = struct{}{}
-					}
-					if keySets == nil {
-						keySets = new([maxBodyDepth]map[string]struct{})
-					}
-					keySets[top] = set
-					keys = keys[:keyBase[top]]
-				}
-			}
-			if depth == 1 {
-				field = fieldIndex(key)
-			}
-			// No field the filter reads has a '.' in its name.
-			if field < 0 && !hasDotted {
-				hasDotted = strings.IndexByte(key, '.') >= 0
-			}
-			i = jsonread.SkipSpace(s, end)
-			if i >= len(s) {
-				return false, malformedJSON(i, "unexpected end of body")
-			}
-			if s[i] != ':' {
-				return false, malformedJSON(i, "expected ':' after object key")
-			}
-			i++
-			state = stValue
-		}
+// checkError is SPEC row 4 for what jsoncheck refused. It names a duplicate key only when
+// it is a parameter the filter reads (SPEC 4 asks for the name; these are the keys where two
+// readers could disagree). Any other key may be a value in the wrong place, the code included,
+// and the code never comes back in an error.
+func checkError(e *jsoncheck.Error) *apiError {
+	switch {
+	case e.Problem == jsoncheck.NotUTF8:
+		return errNotUTF8
+	case e.Problem == jsoncheck.TooDeep:
+		return errTooDeep
+	case e.Problem == jsoncheck.DuplicateKey && fieldIndex(e.Key) >= 0:
+		return newErrorf(ErrInvalidBody, "duplicate key "+strconv.Quote(e.Key)+" in JSON body")
+	case e.Problem == jsoncheck.DuplicateKey:
+		return errDuplicateKey
 	}
+	return newErrorf(ErrInvalidBody, "malformed JSON body: "+e.Error())
 }
 
+func skipSpace(b []byte) int {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stripJSONCodeFields copies the kept members byte for byte, from gjson's index of each key
+// to the end of its value.
 func stripJSONCodeFields(body []byte) []byte {
-	s := view(body)
-	start := jsonread.SkipSpace(s, 0)
-	if start >= len(s) || s[start] != '{' {
+	start := skipSpace(body)
+	if start >= len(body) || body[start] != '{' {
 		return body
 	}
-	// The body passed parseBody, so the object is valid and its text runs to the last '}'.
-	obj := jsonread.Value{Kind: jsonread.Object, Raw: strings.TrimRight(s[start:], " \t\r\n")}
-	out := make([]byte, 0, len(obj.Raw))
+	doc := view(body)
+	out := make([]byte, 0, len(body))
 	out = append(out, '{')
 	kept, removed := 0, false
-	obj.Members(func(key string, keyOffset int, value jsonread.Value) bool {
-		if isCodeField(key) {
+	gjson.Parse(doc).ForEach(func(key, value gjson.Result) bool {
+		if isCodeField(key.Str) {
 			removed = true
 			return true
 		}
 		if kept > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, obj.Raw[keyOffset:value.Offset+len(value.Raw)]...)
+		out = append(out, doc[key.Index:value.Index+len(value.Raw)]...)
 		kept++
 		return true
 	})
@@ -485,13 +305,13 @@ func stripJSONCodeFields(body []byte) []byte {
 // parseFormBody decodes an application/x-www-form-urlencoded body (see eachFormPair). A
 // field given more than once is an array, so for the filter it is not a string (missing; for
 // scope, invalid).
-func parseFormBody(body []byte) (verifyParams, *bodyError) {
+func parseFormBody(body []byte) (verifyParams, *apiError) {
 	var (
 		f         fieldSet
 		hasDotted bool
 	)
 	err := eachFormPair(view(body), func(key string) bool { return fieldIndex(key) >= 0 },
-		func(key, val string) *bodyError {
+		func(key, val string) *apiError {
 			hasDotted = hasDotted || strings.IndexByte(key, '.') >= 0
 			if idx := fieldIndex(key); idx >= 0 {
 				if f[idx].kind == valAbsent {
@@ -517,7 +337,7 @@ func parseFormBody(body []byte) (verifyParams, *bodyError) {
 // decoded key and value must be valid UTF-8 and well escaped, because in forward mode the
 // upstream reads the same text; only the values of keys that keep accepts are handed to fn
 // (the others as ""), so unread values cost no copy.
-func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *bodyError) *bodyError {
+func eachFormPair(s string, keep func(key string) bool, fn func(key, val string) *apiError) *apiError {
 	var scratch [128]byte
 	buf := scratch[:0] // reused to decode components that contain escapes
 	for pos := 0; pos < len(s); {
@@ -578,8 +398,8 @@ func eachFormPair(s string, keep func(key string) bool, fn func(key, val string)
 	return nil
 }
 
-func malformedForm(at int) *bodyError {
-	return &bodyError{msg: "malformed form body: invalid percent-escape at byte " + strconv.Itoa(at)}
+func malformedForm(at int) *apiError {
+	return newErrorf(ErrInvalidBody, "malformed form body: invalid percent-escape at byte "+strconv.Itoa(at))
 }
 
 func needsFormUnescape(raw string) bool {

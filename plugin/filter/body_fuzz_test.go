@@ -32,14 +32,14 @@ func FuzzParseBody(f *testing.F) {
 			t.Fatal("parseBody modified its input")
 		}
 		if err != nil {
-			if err.msg == "" || !utf8.ValidString(err.msg) {
-				t.Fatalf("bad error message %q", err.msg)
+			if err.description() == "" || !utf8.ValidString(err.description()) {
+				t.Fatalf("bad error message %q", err.description())
 			}
-			if err.dotted != strings.HasPrefix(err.msg, dottedKeyMsg) {
-				t.Fatalf("dotted=%v for %q", err.dotted, err.msg)
+			if (err.kind == ErrDottedField) != strings.HasPrefix(err.description(), dottedKeyMsg) {
+				t.Fatalf("dotted=%v for %q", err.kind == ErrDottedField, err.description())
 			}
 			if p != (verifyParams{}) {
-				t.Fatalf("params %+v returned with error %q", p, err.msg)
+				t.Fatalf("params %+v returned with error %q", p, err.description())
 			}
 		}
 		switch kind {
@@ -51,7 +51,7 @@ func FuzzParseBody(f *testing.F) {
 	})
 }
 
-func checkJSON(t *testing.T, body []byte, p verifyParams, err *bodyError) {
+func checkJSON(t *testing.T, body []byte, p verifyParams, err *apiError) {
 	ref := referenceJSON(body)
 	if err == nil {
 		if !json.Valid(body) {
@@ -67,7 +67,7 @@ func checkJSON(t *testing.T, body []byte, p verifyParams, err *bodyError) {
 		return
 	}
 	got := refRow4
-	if err.dotted {
+	if err.kind == ErrDottedField {
 		got = refDotted
 	}
 	if got != ref.verdict {
@@ -77,7 +77,7 @@ func checkJSON(t *testing.T, body []byte, p verifyParams, err *bodyError) {
 				return
 			}
 		}
-		t.Fatalf("parseBody(%q) error %q (row %v), reference says %v", body, err.msg, got, ref.verdict)
+		t.Fatalf("parseBody(%q) error %q (row %v), reference says %v", body, err.description(), got, ref.verdict)
 	}
 }
 
@@ -245,7 +245,7 @@ func paramsFromMap(m map[string]any) verifyParams {
 	return p
 }
 
-func checkForm(t *testing.T, body []byte, p verifyParams, err *bodyError) {
+func checkForm(t *testing.T, body []byte, p verifyParams, err *apiError) {
 	if bytes.IndexByte(body, ';') >= 0 {
 		// net/url rejects ';' since Go 1.17; we treat it as an ordinary character. Still check
 		// that an accepted body strips cleanly.
@@ -274,16 +274,16 @@ func checkForm(t *testing.T, body []byte, p verifyParams, err *bodyError) {
 	}
 	switch {
 	case refErr:
-		if err == nil || err.dotted {
+		if err == nil || err.kind == ErrDottedField {
 			t.Fatalf("parseBody(form %q) = %+v, %v; net/url: %v", body, p, err, uerr)
 		}
 	case refDot:
-		if err == nil || !err.dotted {
+		if err == nil || err.kind != ErrDottedField {
 			t.Fatalf("parseBody(form %q) = %+v, %v; want dotted error", body, p, err)
 		}
 	default:
 		if err != nil {
-			t.Fatalf("parseBody(form %q) error %q; net/url accepts it", body, err.msg)
+			t.Fatalf("parseBody(form %q) error %q; net/url accepts it", body, err.description())
 		}
 		m := make(map[string]any, len(vals))
 		for k, vs := range vals {

@@ -121,11 +121,3 @@ func newErrorf(kind ErrorKind, detail string) *apiError { return &apiError{kind:
 func internalError(reason string) *apiError {
 	return &apiError{kind: ErrServer, detail: TextServerError, logReason: reason}
 }
-
-// bodyErrorToAPI maps a parser rejection to catalogue row 4 or row 5.
-func bodyErrorToAPI(e *bodyError) *apiError {
-	if e.dotted {
-		return newError(ErrDottedField) // the parser never names a dotted key: no detail
-	}
-	return newErrorf(ErrInvalidBody, e.msg)
-}

@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
+
+	"github.com/passwordless-verify/filter/shared/jsoncheck"
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
 
@@ -80,14 +82,18 @@ type identityHeader struct{ name, field, key string }
 // every error names the field, because a typo that silently drops a setting could disable
 // protection.
 func parseConfig(data []byte) (*config, error) {
-	doc := string(data)
+	doc := string(data) // the configuration keeps substrings: not the host's buffer
 	if strings.TrimSpace(doc) == "" {
 		return nil, errors.New("configuration: empty; required: tenants, user_store.cluster")
 	}
-	root, err := jsonread.Parse(doc)
-	if err != nil {
-		return nil, errors.New("configuration: " + err.Error())
+	if _, cerr := jsoncheck.Check(data, jsoncheck.Options{Duplicates: true}); cerr != nil {
+		if cerr.Problem == jsoncheck.DuplicateKey {
+			// JSON readers disagree on which one wins.
+			return nil, errors.New(nonEmpty(cerr.Object, "configuration") + ": duplicate key " + strconv.Quote(cerr.Key))
+		}
+		return nil, errors.New("configuration: " + cerr.Error())
 	}
+	root := gjson.Parse(doc)
 	c := &config{
 		verifyPath:      defaultVerifyPath,
 		redirectPath:    defaultRedirectPath,
@@ -99,14 +105,14 @@ func parseConfig(data []byte) (*config, error) {
 		mode:            modeRespond,
 		userStore:       userStoreConfig{path: storewire.DefaultPath, timeoutMS: DefaultTimeoutMS},
 	}
-	err = object(root, "", map[string]func(string, jsonread.Value) error{
-		"verify_path": func(f string, v jsonread.Value) error {
+	err := object(root, "", map[string]func(string, gjson.Result) error{
+		"verify_path": func(f string, v gjson.Result) error {
 			return urlPath(f, v, &c.verifyPath)
 		},
-		"verify_redirect_path": func(f string, v jsonread.Value) error {
+		"verify_redirect_path": func(f string, v gjson.Result) error {
 			return urlPath(f, v, &c.redirectPath)
 		},
-		"max_request_bytes": func(f string, v jsonread.Value) error {
+		"max_request_bytes": func(f string, v gjson.Result) error {
 			return integer(f, v, 1, maxMaxRequestBytes, &c.maxRequestBytes)
 		},
 		"tenant":            c.parseTenantSelector,
@@ -143,16 +149,16 @@ func parseConfig(data []byte) (*config, error) {
 	return c, nil
 }
 
-func (c *config) parseTenantSelector(field string, v jsonread.Value) error {
-	return object(v, field, map[string]func(string, jsonread.Value) error{
-		"header": func(f string, v jsonread.Value) error {
+func (c *config) parseTenantSelector(field string, v gjson.Result) error {
+	return object(v, field, map[string]func(string, gjson.Result) error{
+		"header": func(f string, v gjson.Result) error {
 			if err := str(f, v, &c.tenantHeader); err != nil {
 				return err
 			}
 			c.tenantHeader = strings.ToLower(c.tenantHeader)
 			return headerName(f, c.tenantHeader, true)
 		},
-		"host_suffix": func(f string, v jsonread.Value) error {
+		"host_suffix": func(f string, v gjson.Result) error {
 			if err := str(f, v, &c.hostSuffix); err != nil {
 				return err
 			}
@@ -162,7 +168,7 @@ func (c *config) parseTenantSelector(field string, v jsonread.Value) error {
 			}
 			return nil
 		},
-		"default": func(f string, v jsonread.Value) error {
+		"default": func(f string, v gjson.Result) error {
 			if err := str(f, v, &c.defaultTenant); err != nil {
 				return err
 			}
@@ -176,13 +182,13 @@ func (c *config) parseTenantSelector(field string, v jsonread.Value) error {
 	})
 }
 
-func (c *config) parseTenants(field string, v jsonread.Value) error {
-	if v.Kind != jsonread.Object {
+func (c *config) parseTenants(field string, v gjson.Result) error {
+	if !v.IsObject() {
 		return errors.New(field + ": must be an object")
 	}
 	c.tenants = map[string]*tenant{}
 	c.anyTenantConnections = map[string]bool{}
-	err := eachMember(v, field, func(name string, tv jsonread.Value) error {
+	err := eachMember(v, func(name string, tv gjson.Result) error {
 		f := field + "." + name
 		if reason := tenantNameProblem(name); reason != "" {
 			return errors.New(f + ": " + reason)
@@ -206,34 +212,34 @@ func (c *config) parseTenants(field string, v jsonread.Value) error {
 	return nil
 }
 
-func parseTenant(field string, v jsonread.Value) (*tenant, error) {
+func parseTenant(field string, v gjson.Result) (*tenant, error) {
 	t := &tenant{connections: map[string]connection{}, clients: map[string]*client{}, webOrigins: map[string]bool{}}
-	var clients jsonread.Value
-	err := object(v, field, map[string]func(string, jsonread.Value) error{
-		"connections": func(f string, v jsonread.Value) error {
-			if v.Kind != jsonread.Object {
+	var clients gjson.Result
+	err := object(v, field, map[string]func(string, gjson.Result) error{
+		"connections": func(f string, v gjson.Result) error {
+			if !v.IsObject() {
 				return errors.New(f + ": must be an object")
 			}
-			return eachMember(v, f, func(name string, cv jsonread.Value) error {
+			return eachMember(v, func(name string, cv gjson.Result) error {
 				conn, err := parseConnection(f+"."+name, cv)
 				t.connections[name] = conn
 				return err
 			})
 		},
 		// Clients are read after connections, whatever the key order, to check their references.
-		"clients": func(_ string, v jsonread.Value) error {
+		"clients": func(_ string, v gjson.Result) error {
 			clients = v
 			return nil
 		},
 	})
-	if err != nil || clients.Kind == jsonread.Missing {
+	if err != nil || !clients.Exists() {
 		return t, err
 	}
 	f := field + ".clients"
-	if clients.Kind != jsonread.Object {
+	if !clients.IsObject() {
 		return nil, errors.New(f + ": must be an object")
 	}
-	err = eachMember(clients, f, func(id string, cv jsonread.Value) error {
+	err = eachMember(clients, func(id string, cv gjson.Result) error {
 		cl, err := parseClient(f+"."+id, cv, t.connections)
 		t.clients[id] = cl
 		for _, o := range cl.webOrigins {
@@ -244,15 +250,15 @@ func parseTenant(field string, v jsonread.Value) (*tenant, error) {
 	return t, err
 }
 
-func parseConnection(field string, v jsonread.Value) (connection, error) {
+func parseConnection(field string, v gjson.Result) (connection, error) {
 	conn := connection{enabled: true}
-	err := object(v, field, map[string]func(string, jsonread.Value) error{
-		"strategy": func(f string, v jsonread.Value) error { return str(f, v, &conn.strategy) },
-		"enabled": func(f string, v jsonread.Value) error {
-			if v.Kind != jsonread.True && v.Kind != jsonread.False {
+	err := object(v, field, map[string]func(string, gjson.Result) error{
+		"strategy": func(f string, v gjson.Result) error { return str(f, v, &conn.strategy) },
+		"enabled": func(f string, v gjson.Result) error {
+			if !v.IsBool() {
 				return errors.New(f + ": must be true or false")
 			}
-			conn.enabled = v.Kind == jsonread.True
+			conn.enabled = v.Type == gjson.True
 			return nil
 		},
 	})
@@ -262,12 +268,12 @@ func parseConnection(field string, v jsonread.Value) (connection, error) {
 	return conn, err
 }
 
-func (c *config) parseUserStore(field string, v jsonread.Value) error {
-	return object(v, field, map[string]func(string, jsonread.Value) error{
-		"cluster":   func(f string, v jsonread.Value) error { return str(f, v, &c.userStore.cluster) },
-		"authority": func(f string, v jsonread.Value) error { return str(f, v, &c.userStore.authority) },
-		"path":      func(f string, v jsonread.Value) error { return urlPath(f, v, &c.userStore.path) },
-		"timeout_ms": func(f string, v jsonread.Value) error {
+func (c *config) parseUserStore(field string, v gjson.Result) error {
+	return object(v, field, map[string]func(string, gjson.Result) error{
+		"cluster":   func(f string, v gjson.Result) error { return str(f, v, &c.userStore.cluster) },
+		"authority": func(f string, v gjson.Result) error { return str(f, v, &c.userStore.authority) },
+		"path":      func(f string, v gjson.Result) error { return urlPath(f, v, &c.userStore.path) },
+		"timeout_ms": func(f string, v gjson.Result) error {
 			var ms int
 			err := integer(f, v, 1, maxTimeoutMS, &ms)
 			c.userStore.timeoutMS = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
@@ -276,26 +282,26 @@ func (c *config) parseUserStore(field string, v jsonread.Value) error {
 	})
 }
 
-func (c *config) parseAttackProtection(field string, v jsonread.Value) error {
-	return object(v, field, map[string]func(string, jsonread.Value) error{
-		"max_attempts": func(f string, v jsonread.Value) error {
+func (c *config) parseAttackProtection(field string, v gjson.Result) error {
+	return object(v, field, map[string]func(string, gjson.Result) error{
+		"max_attempts": func(f string, v gjson.Result) error {
 			return integer(f, v, 0, maxAttemptLimit, &c.maxAttempts)
 		},
-		"window_seconds": func(f string, v jsonread.Value) error {
+		"window_seconds": func(f string, v gjson.Result) error {
 			return integer(f, v, 1, maxWindowSeconds, &c.windowSeconds)
 		},
-		"ip_max_failures": func(f string, v jsonread.Value) error {
+		"ip_max_failures": func(f string, v gjson.Result) error {
 			return integer(f, v, 0, maxAttemptLimit, &c.ipMaxFailures)
 		},
-		"ip_window_seconds": func(f string, v jsonread.Value) error {
+		"ip_window_seconds": func(f string, v gjson.Result) error {
 			return integer(f, v, 1, maxWindowSeconds, &c.ipWindowSeconds)
 		},
 	})
 }
 
-func (c *config) parseOnSuccess(field string, v jsonread.Value) error {
-	return object(v, field, map[string]func(string, jsonread.Value) error{
-		"mode": func(f string, v jsonread.Value) error {
+func (c *config) parseOnSuccess(field string, v gjson.Result) error {
+	return object(v, field, map[string]func(string, gjson.Result) error{
+		"mode": func(f string, v gjson.Result) error {
 			if err := str(f, v, &c.mode); err != nil {
 				return err
 			}
@@ -304,17 +310,17 @@ func (c *config) parseOnSuccess(field string, v jsonread.Value) error {
 			}
 			return nil
 		},
-		"pass_headers": func(f string, v jsonread.Value) error {
-			if v.Kind != jsonread.Array {
+		"pass_headers": func(f string, v gjson.Result) error {
+			if !v.IsArray() {
 				return errors.New(f + ": must be an array of header names")
 			}
 			var err error
-			v.Elements(func(h jsonread.Value) bool {
-				if h.Kind != jsonread.String {
+			v.ForEach(func(_, h gjson.Result) bool {
+				if h.Type != gjson.String {
 					err = errors.New(f + ": must be an array of header names")
 					return false
 				}
-				name := strings.ToLower(h.Str())
+				name := strings.ToLower(h.Str)
 				if err = settableHeader(f, name); err == nil {
 					c.passHeaders = append(c.passHeaders, name)
 				}
@@ -322,11 +328,11 @@ func (c *config) parseOnSuccess(field string, v jsonread.Value) error {
 			})
 			return err
 		},
-		"identity_headers": func(f string, v jsonread.Value) error {
-			if v.Kind != jsonread.Object {
+		"identity_headers": func(f string, v gjson.Result) error {
+			if !v.IsObject() {
 				return errors.New(f + ": must be an object of header name to answer field")
 			}
-			return eachMember(v, f, func(name string, fv jsonread.Value) error {
+			return eachMember(v, func(name string, fv gjson.Result) error {
 				hf, key := f+"."+name, name
 				name = strings.ToLower(name)
 				if err := settableHeader(hf, name); err != nil {
@@ -346,13 +352,13 @@ func (c *config) parseOnSuccess(field string, v jsonread.Value) error {
 	})
 }
 
-// object walks a JSON object, calling the handler of each key and rejecting unknown and
-// duplicate keys. Handlers run in document order.
-func object(v jsonread.Value, field string, handlers map[string]func(string, jsonread.Value) error) error {
-	if v.Kind != jsonread.Object {
+// object walks a JSON object, calling the handler of each key and rejecting unknown keys
+// (jsoncheck has refused duplicates). Handlers run in document order.
+func object(v gjson.Result, field string, handlers map[string]func(string, gjson.Result) error) error {
+	if !v.IsObject() {
 		return errors.New(nonEmpty(field, "configuration") + ": must be an object")
 	}
-	return eachMember(v, field, func(key string, val jsonread.Value) error {
+	return eachMember(v, func(key string, val gjson.Result) error {
 		f := key
 		if field != "" {
 			f = field + "." + key
@@ -365,34 +371,27 @@ func object(v jsonread.Value, field string, handlers map[string]func(string, jso
 	})
 }
 
-// eachMember calls fn for each member of an object, rejecting a key given twice: JSON
-// parsers disagree on which one wins.
-func eachMember(v jsonread.Value, field string, fn func(string, jsonread.Value) error) error {
-	seen := map[string]bool{}
+// eachMember calls fn for each member of an object until one fails.
+func eachMember(v gjson.Result, fn func(string, gjson.Result) error) error {
 	var err error
-	v.Members(func(k string, _ int, val jsonread.Value) bool {
-		if seen[k] {
-			err = errors.New(nonEmpty(field, "configuration") + ": duplicate key " + strconv.Quote(k))
-			return false
-		}
-		seen[k] = true
-		err = fn(k, val)
+	v.ForEach(func(k, val gjson.Result) bool {
+		err = fn(k.Str, val)
 		return err == nil
 	})
 	return err
 }
 
-func str(field string, v jsonread.Value, dst *string) error {
-	if v.Kind != jsonread.String {
+func str(field string, v gjson.Result, dst *string) error {
+	if v.Type != gjson.String {
 		return errors.New(field + ": must be a string")
 	}
-	*dst = v.Str()
+	*dst = v.Str
 	return nil
 }
 
 // integer checks the JSON type first, so "12" is refused; Atoi refuses 1.5 and 1e3.
-func integer(field string, v jsonread.Value, lo, hi int, dst *int) error {
-	if v.Kind != jsonread.Number {
+func integer(field string, v gjson.Result, lo, hi int, dst *int) error {
+	if v.Type != gjson.Number {
 		return errors.New(field + ": must be a number")
 	}
 	n, err := strconv.Atoi(v.Raw)
@@ -403,7 +402,7 @@ func integer(field string, v jsonread.Value, lo, hi int, dst *int) error {
 	return nil
 }
 
-func urlPath(field string, v jsonread.Value, dst *string) error {
+func urlPath(field string, v gjson.Result, dst *string) error {
 	if err := str(field, v, dst); err != nil {
 		return err
 	}

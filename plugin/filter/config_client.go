@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
 )
 
 // client is one client of a tenant (SPEC 2).
@@ -17,10 +17,10 @@ type client struct {
 
 // parseClient reads tenants.<t>.clients.<id>; conns are the tenant's connections. The client
 // is never nil, so the caller can index it even on an error.
-func parseClient(field string, v jsonread.Value, conns map[string]connection) (*client, error) {
+func parseClient(field string, v gjson.Result, conns map[string]connection) (*client, error) {
 	cl := &client{connections: map[string]bool{}}
-	err := object(v, field, map[string]func(string, jsonread.Value) error{
-		"connections": func(f string, v jsonread.Value) error {
+	err := object(v, field, map[string]func(string, gjson.Result) error{
+		"connections": func(f string, v gjson.Result) error {
 			return stringList(f, v, "connection names", func(name string) error {
 				if _, known := conns[name]; !known {
 					return errors.New(f + ": " + strconv.Quote(name) + " is not a connection of this tenant")
@@ -29,10 +29,10 @@ func parseClient(field string, v jsonread.Value, conns map[string]connection) (*
 				return nil
 			})
 		},
-		"callbacks": func(f string, v jsonread.Value) error {
+		"callbacks": func(f string, v gjson.Result) error {
 			return urlList(f, v, "URLs", callbackProblem, &cl.callbacks)
 		},
-		"web_origins": func(f string, v jsonread.Value) error {
+		"web_origins": func(f string, v gjson.Result) error {
 			return urlList(f, v, "origins", originProblem, &cl.webOrigins)
 		},
 	})
@@ -41,7 +41,7 @@ func parseClient(field string, v jsonread.Value, conns map[string]connection) (*
 
 // urlList appends to dst each member of an array of strings that problem finds nothing
 // wrong with, and fails naming the first one it does.
-func urlList(field string, v jsonread.Value, what string, problem func(string) string, dst *[]string) error {
+func urlList(field string, v gjson.Result, what string, problem func(string) string, dst *[]string) error {
 	return stringList(field, v, what, func(u string) error {
 		if reason := problem(u); reason != "" {
 			return errors.New(field + ": " + strconv.Quote(u) + " " + reason)
@@ -52,16 +52,16 @@ func urlList(field string, v jsonread.Value, what string, problem func(string) s
 }
 
 // stringList calls fn with each member of an array of strings.
-func stringList(field string, v jsonread.Value, what string, fn func(string) error) error {
-	if v.Kind != jsonread.Array {
+func stringList(field string, v gjson.Result, what string, fn func(string) error) error {
+	if !v.IsArray() {
 		return errors.New(field + ": must be an array of " + what)
 	}
 	var err error
-	v.Elements(func(s jsonread.Value) bool {
-		if s.Kind != jsonread.String {
+	v.ForEach(func(_, s gjson.Result) bool {
+		if s.Type != gjson.String {
 			err = errors.New(field + ": must be an array of " + what)
 		} else {
-			err = fn(s.Str())
+			err = fn(s.Str)
 		}
 		return err == nil
 	})

@@ -34,12 +34,8 @@ func (h *Stream) preflight(headers [][2]string) Action {
 	if err != nil || !t.webOrigins[origin] {
 		return h.fail(newError(ErrOriginNotAllowed))
 	}
-	h.answered = true
 	h.logOutcome("preflight", "")
-	answer := append([][2]string{{"access-control-allow-origin", origin}}, preflightHeaders...)
-	if err := h.host.SendResponse(204, answer, nil); err != nil {
-		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
-	}
+	h.send(204, append([][2]string{{"access-control-allow-origin", origin}}, preflightHeaders...), nil)
 	return Pause
 }
 
@@ -84,7 +80,7 @@ func (h *Stream) answerHeaders() [][2]string {
 // OnResponseHeaders gives the upstream's answer to a forwarded cross-origin verify the
 // same CORS headers as the filter's own answers; those already have them.
 func (h *Stream) OnResponseHeaders() Action {
-	if !h.resumed || h.r.corsOrigin == "" {
+	if h.phase != forwarded || h.r.corsOrigin == "" {
 		return Continue
 	}
 	if err := h.host.ReplaceResponseHeader("access-control-allow-origin", h.r.corsOrigin); err != nil {

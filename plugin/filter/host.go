@@ -18,9 +18,10 @@ type Host interface {
 	SendResponse(status uint32, headers [][2]string, body []byte) error
 	// Resume lets a paused request go upstream.
 	Resume() error
-	// CallStore dispatches the user store call; answer runs when it ends, with no headers
-	// when it failed.
-	CallStore(cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(numHeaders, bodySize int)) error
+	// Call dispatches an HTTP callout to cluster (the user store; SPEC 14 adds the rate-limit
+	// service). answer runs when it ends, with no headers when it failed, and never once the
+	// request is gone. During answer, CallAnswerHeaders and CallAnswerBody read the answer.
+	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(numHeaders, bodySize int)) error
 	CallAnswerHeaders() ([][2]string, error)
 	CallAnswerBody(size int) ([]byte, error)
 	// SourceAddress is the downstream peer, host:port.

@@ -4,46 +4,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
 )
 
 // GET verify_redirect_path: the hosted login page step of auth0.js's
 // WebAuth.passwordlessVerify, which navigates here after a 200 from verify_path (SPEC 12).
-
-// onRedirect checks the request the way SPEC 12 orders it; the checks up to redirect_uri
-// answer JSON, the rest redirect to the checked redirect_uri.
-func (h *Stream) onRedirect(headers [][2]string, path string) Action {
-	cfg := h.p.cfg
-	// First of all, so that no answer, log line or forwarded request has the code in its URL.
-	if clean := withoutCode(path); clean != path {
-		if err := h.host.ReplaceRequestHeader(":path", clean); err != nil {
-			return h.fail(internalError("cannot remove the code from :path: " + err.Error()))
-		}
-	}
-	name, t, err := cfg.tenantOf(headers)
-	if err != nil {
-		return h.fail(err)
-	}
-	h.r.tenant, h.r.t = name, t
-	_, query, _ := strings.Cut(path, "?")
-	params, perr := parseQuery(query)
-	if perr != nil {
-		return h.fail(bodyErrorToAPI(perr))
-	}
-	h.r.params = params
-	cl, err := checkClient(t, &h.r.params)
-	if err == nil {
-		err = checkRedirectURI(cl, h.r.params.redirectURI)
-	}
-	if err != nil {
-		return h.fail(err)
-	}
-	h.r.redirectTo = h.r.params.redirectURI
-	if err := cfg.validate(name, t, cl, &h.r.params); err != nil {
-		return h.fail(err)
-	}
-	return h.callStore()
-}
+// Its path through the filter is in stream.go (startRedirect); here are its own checks and
+// answers: the checks up to redirect_uri answer JSON, the rest redirect to the checked
+// redirect_uri.
 
 // checkRedirectURI: the filter never redirects to a URL that is not exactly one of the
 // client's callbacks.
@@ -82,14 +50,14 @@ func queryFieldIndex(key string) int {
 // parseQuery reads the redirect step's parameters from the query string, decoded as a form
 // (SPEC 12.1). A parameter the filter reads may appear once, so nothing that reads the URL
 // after the filter can take another value; other keys are not read, so not checked.
-func parseQuery(query string) (verifyParams, *bodyError) {
+func parseQuery(query string) (verifyParams, *apiError) {
 	var (
 		f     fieldSet
 		extra [numQueryFields]string
 		seen  [numQueryFields]bool
 	)
 	err := eachFormPair(query, func(key string) bool { return fieldIndex(key) >= 0 || queryFieldIndex(key) >= 0 },
-		func(key, val string) *bodyError {
+		func(key, val string) *apiError {
 			if i := fieldIndex(key); i >= 0 {
 				if f[i].kind != valAbsent {
 					return duplicateParam(key)
@@ -112,8 +80,8 @@ func parseQuery(query string) (verifyParams, *bodyError) {
 }
 
 // duplicateParam names the key: it is one of the parameters the filter reads, never a value.
-func duplicateParam(key string) *bodyError {
-	return &bodyError{msg: "parameter " + strconv.Quote(key) + " is given twice in the query string"}
+func duplicateParam(key string) *apiError {
+	return newErrorf(ErrInvalidBody, "parameter "+strconv.Quote(key)+" is given twice in the query string")
 }
 
 // withoutCode is path with the code parameters (password, verification_code, otp, also
@@ -149,28 +117,26 @@ func (h *Stream) errorRedirect(e *apiError) [][2]string {
 
 // respondRedirect is the redirect step's success in respond mode: 302 to the callback with
 // state and the store's redirect_params, plus pass_headers (SPEC 12.5).
-func (h *Stream) respondRedirect(answer jsonread.Value, storeHeaders [][2]string) {
+func (h *Stream) respondRedirect(answer gjson.Result, storeHeaders [][2]string) {
 	var params [][2]string
 	if h.r.params.state != "" {
 		params = append(params, [2]string{"state", h.r.params.state})
 	}
-	rp := answer.Get("redirect_params")
-	if rp.Kind != jsonread.Missing && rp.Kind != jsonread.Object {
+	rp := member(answer, "redirect_params")
+	if rp.Exists() && !rp.IsObject() {
 		h.p.metrics.storeFailures.Increment(1)
 		h.fail(internalError("user store redirect_params is not an object"))
 		return
 	}
-	rp.Members(func(key string, _ int, val jsonread.Value) bool {
-		if val.Kind == jsonread.String {
-			params = append(params, [2]string{key, val.Str()})
+	rp.ForEach(func(key, val gjson.Result) bool {
+		if val.Type == gjson.String {
+			params = append(params, [2]string{key.Str, val.Str})
 		}
 		return true
 	})
 	headers := h.passHeaders(redirectHeaders(withQuery(h.r.redirectTo, params)), storeHeaders)
 	h.succeed()
-	if err := h.host.SendResponse(302, headers, nil); err != nil {
-		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
-	}
+	h.send(302, headers, nil)
 }
 
 // withQuery appends percent-encoded parameters to uri's query. Callbacks have no fragment

@@ -5,11 +5,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
+
+	"github.com/passwordless-verify/filter/shared/jsoncheck"
 	"github.com/passwordless-verify/filter/shared/storewire"
 )
 
-// MaxAnswerBytes bounds the user store answer the filter reads; a larger one is a store fault.
+// MaxAnswerBytes bounds a callout answer the filter reads; a larger one is a fault of the service.
 const MaxAnswerBytes = 64 << 10
 
 // maxStoreDescription bounds an error_description passed on from the store (SPEC 6).
@@ -57,66 +59,69 @@ func appendCalloutBody(dst []byte, tenantName string, p *verifyParams, ip string
 	return r.AppendJSON(dst)
 }
 
-// storeAnswer is the user store's answer as the host delivered it.
-type storeAnswer struct {
+// callAnswer is a callout's answer as the host delivered it.
+type callAnswer struct {
 	failed   bool // no headers: reset, timeout or unknown cluster
-	tooLarge bool // body over MaxAnswerBytes
+	tooLarge bool // body over MaxAnswerBytes, not read
 	status   string
+	headers  [][2]string
 	body     []byte
 }
 
 // mapAnswer turns the store's answer into success (a JSON object) or an error (SPEC 6).
 // Anything the contract does not name is a 500, so no store fault lets a request through.
-func mapAnswer(a storeAnswer) (jsonread.Value, *apiError) {
+// A store answer is read first-member-wins: duplicate keys are not refused here, since the
+// store, not the client, wrote them.
+func mapAnswer(a callAnswer) (gjson.Result, *apiError) {
 	if a.failed {
-		return jsonread.Value{}, internalError("user store call failed")
+		return gjson.Result{}, internalError("user store call failed")
 	}
 	if a.tooLarge || len(a.body) > MaxAnswerBytes {
-		return jsonread.Value{}, internalError("user store answer too large")
+		return gjson.Result{}, internalError("user store answer too large")
 	}
-	var obj jsonread.Value
+	var obj gjson.Result
 	if len(a.body) > 0 {
-		var err error
-		if obj, err = jsonread.Parse(view(a.body)); err != nil {
-			return jsonread.Value{}, internalError("user store answer is not JSON")
+		if _, err := jsoncheck.Check(a.body, jsoncheck.Options{}); err != nil {
+			return gjson.Result{}, internalError("user store answer is not JSON")
 		}
-		if obj.Kind != jsonread.Object {
-			return jsonread.Value{}, internalError("user store answer is not a JSON object")
+		if obj = gjson.Parse(view(a.body)); !obj.IsObject() {
+			return gjson.Result{}, internalError("user store answer is not a JSON object")
 		}
+		obj.Raw = strings.TrimRight(obj.Raw, " \t\r\n") // gjson's top-level Raw runs to the end
 	}
-	errCode := obj.Get("error")
+	errCode := member(obj, "error")
 	code := ""
-	if errCode.Kind == jsonread.String {
-		code = errCode.Str()
+	if errCode.Type == gjson.String {
+		code = errCode.Str
 	}
 	switch {
-	case a.status == "200" && obj.Kind != jsonread.Missing:
+	case a.status == "200" && obj.Exists():
 		return obj, nil
 	case a.status == "200" && len(a.body) == 0:
-		return jsonread.Value{Kind: jsonread.Object, Raw: "{}"}, nil
+		return gjson.Parse("{}"), nil
 	case a.status == "401" && code == storewire.CodeInvalidUserPassword:
-		return jsonread.Value{}, newError(ErrWrongCode)
+		return gjson.Result{}, newError(ErrWrongCode)
 	case a.status == "401" && code == storewire.CodeUnauthorized:
-		return jsonread.Value{}, newError(ErrUserBlocked)
+		return gjson.Result{}, newError(ErrUserBlocked)
 	case a.status == "403" && code == storewire.CodeAccessDenied:
-		return jsonread.Value{}, newErrorf(ErrAccessDenied, storeDescription(obj, textAccessDenied))
+		return gjson.Result{}, newErrorf(ErrAccessDenied, storeDescription(obj, textAccessDenied))
 	case a.status == "404" && code == storewire.CodeBadConnection:
-		return jsonread.Value{}, newError(ErrStoreBadConnection)
+		return gjson.Result{}, newError(ErrStoreBadConnection)
 	case a.status == "429" && code == storewire.CodeTooManyAttempts:
-		return jsonread.Value{}, newErrorf(ErrStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
+		return gjson.Result{}, newErrorf(ErrStoreTooManyAttempts, storeDescription(obj, textTooManyAttempts))
 	}
-	return jsonread.Value{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
+	return gjson.Result{}, internalError("unexpected user store answer " + strconv.Quote(a.status))
 }
 
 // storeDescription is the store's error_description with control characters removed, cut to
 // maxStoreDescription bytes on a rune boundary.
-func storeDescription(obj jsonread.Value, fallback string) string {
-	d := obj.Get("error_description")
-	if d.Kind != jsonread.String {
+func storeDescription(obj gjson.Result, fallback string) string {
+	d := member(obj, "error_description")
+	if d.Type != gjson.String {
 		return fallback
 	}
 	var b strings.Builder
-	for _, r := range d.Str() {
+	for _, r := range d.Str {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
 			continue
 		}
@@ -133,7 +138,7 @@ func storeDescription(obj jsonread.Value, fallback string) string {
 
 // identityValue is the value of an identity header: the filter's own tenant, client and
 // connection, or a string field of the store's answer.
-func identityValue(field, tenantName string, p *verifyParams, answer jsonread.Value) (string, bool) {
+func identityValue(field, tenantName string, p *verifyParams, answer gjson.Result) (string, bool) {
 	switch field {
 	case "tenant":
 		return tenantName, true
@@ -142,8 +147,22 @@ func identityValue(field, tenantName string, p *verifyParams, answer jsonread.Va
 	case "connection":
 		return p.connection, true
 	}
-	v := answer.Get(field)
-	return v.Str(), v.Kind == jsonread.String
+	v := member(answer, field)
+	return v.Str, v.Type == gjson.String
+}
+
+// member is the first member of obj named key. Not gjson's Get: its paths give '.', '*', '?',
+// '#', '|' and '@' a meaning, and a field name may hold any of them.
+func member(obj gjson.Result, key string) gjson.Result {
+	var found gjson.Result
+	obj.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == key {
+			found = v
+			return false
+		}
+		return true
+	})
+	return found
 }
 
 // validHeaderValue refuses control characters, so a store answer cannot split headers.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
 )
 
 // Plugin is the filter for one plugin configuration in one VM.
@@ -43,17 +43,38 @@ const (
 	Pause
 )
 
-// Stream is one request. Only verify requests get past OnRequestHeaders with state: the rest,
-// most traffic, costs the VM only this small struct.
-type Stream struct {
-	p    *Plugin
-	host Host
-	r    *request // made by handle; nil while the request is not the filter's
+// phase is where a request is on its path through the filter. The zero phase is a request
+// that is not the filter's: most traffic, which never leaves it.
+//
+//	notOurs ─(a filter path)─► deciding ─► readingBody ─► callingStore ─► answered or forwarded
+//	                            │            │               ▲
+//	                            │            └─► answered    │ (the redirect step has no body)
+//	                            ├────────────────────────────┘
+//	                            └─► answered (decided on the headers; the preflight)
+//
+// A callout is a phase of its own, and its answer is taken only in that phase, so a late or
+// repeated answer finds the request moved on and does nothing. A callout added before the
+// store call (SPEC 14's rate-limit service) is one more such phase, between the checks and
+// callingStore.
+type phase uint8
 
-	handled  bool // a verify request this filter owns
-	answered bool // a local answer was sent or the request was let through
-	resumed  bool // let through upstream after a successful verification
-	route    route
+const (
+	notOurs      phase = iota // passes through untouched (after the identity headers are removed)
+	deciding                  // taken by the filter; the headers callback is deciding
+	readingBody               // paused while the body is buffered
+	callingStore              // paused until the user store answers
+	answered                  // a local answer was sent: nothing more goes anywhere
+	forwarded                 // verified and let through upstream (forward mode)
+)
+
+// Stream is one request. Only the filter's requests get past OnRequestHeaders with state:
+// the rest, most traffic, costs the VM only this small struct.
+type Stream struct {
+	p     *Plugin
+	host  Host
+	r     *request // made when the filter takes the request; nil while it is notOurs
+	phase phase
+	route route
 }
 
 // request is the state of a request the filter handles.
@@ -75,9 +96,9 @@ type request struct {
 // Init starts a request of p on host; a Stream is meant to live inside the host's context.
 func (h *Stream) Init(p *Plugin, host Host) { *h = Stream{p: p, host: host} }
 
-// handle takes the request: from here on it has the state of a handled request.
-func (h *Stream) handle() {
-	h.handled = true
+// take makes the request the filter's: from here on it has the state of a handled request.
+func (h *Stream) take() {
+	h.phase = deciding
 	h.r = &request{}
 }
 
@@ -92,7 +113,7 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	}
 	if err != nil {
 		// Without the headers the filter can neither route nor strip identities: fail closed.
-		h.handle()
+		h.take()
 		return h.fail(internalError("cannot read request headers: " + err.Error()))
 	}
 	// Identity headers are removed from every request, so no client can forge one upstream.
@@ -111,16 +132,15 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	if h.route == routeNone || h.route == routePreflight && !isPreflight(headers) {
 		return Continue
 	}
-	h.handle()
+	h.take()
 	h.r.requestID, _ = lookup(headers, "x-request-id")
 	if h.route == routePreflight {
 		return h.preflight(headers)
 	}
 	h.p.metrics.requests.Increment(1)
 	if h.route == routeRedirect {
-		return h.onRedirect(headers, path)
+		return h.startRedirect(headers, path)
 	}
-
 	var head requestHead
 	if cfg.tenantHeader != "" {
 		head.tenantHeader, _ = lookup(headers, cfg.tenantHeader)
@@ -139,20 +159,36 @@ func (h *Stream) OnRequestHeaders(endOfStream bool) Action {
 	}
 	// Pause: with allow_on_headers_stop_iteration Envoy still delivers the body, and
 	// forwards nothing until the filter resumes.
+	h.phase = readingBody
 	return Pause
 }
 
+// startRedirect is GET verify_redirect_path (SPEC 12): everything it needs is in the headers.
+func (h *Stream) startRedirect(headers [][2]string, path string) Action {
+	// First of all, so that no answer, log line or forwarded request has the code in its URL.
+	if clean := withoutCode(path); clean != path {
+		if err := h.host.ReplaceRequestHeader(":path", clean); err != nil {
+			return h.fail(internalError("cannot remove the code from :path: " + err.Error()))
+		}
+	}
+	name, t, err := h.p.cfg.tenantOf(headers)
+	if err != nil {
+		return h.fail(err)
+	}
+	h.r.tenant, h.r.t = name, t
+	_, query, _ := strings.Cut(path, "?")
+	return h.verify(parseQuery(query))
+}
+
 func (h *Stream) OnRequestBody(bodySize int, endOfStream bool) Action {
-	if !h.handled || h.resumed {
+	switch {
+	case h.phase == notOurs || h.phase == forwarded:
 		return Continue
-	}
-	if h.answered || h.route == routeRedirect { // the redirect step reads no body
-		return Pause
-	}
-	if bodySize > h.p.cfg.maxRequestBytes {
+	case h.phase != readingBody:
+		return Pause // held while a callout runs, or for good once answered
+	case bodySize > h.p.cfg.maxRequestBytes:
 		return h.fail(h.p.cfg.tooLarge())
-	}
-	if !endOfStream {
+	case !endOfStream:
 		return Pause // keep buffering
 	}
 	return h.readBody(bodySize)
@@ -161,13 +197,13 @@ func (h *Stream) OnRequestBody(bodySize int, endOfStream bool) Action {
 // OnRequestTrailers ends a body that came with trailers: no body callback says
 // end_of_stream then.
 func (h *Stream) OnRequestTrailers() Action {
-	if !h.handled || h.resumed {
+	switch h.phase {
+	case notOurs, forwarded:
 		return Continue
+	case readingBody:
+		return h.readBody(h.p.cfg.maxRequestBytes + 1)
 	}
-	if h.answered || h.route == routeRedirect {
-		return Pause
-	}
-	return h.readBody(h.p.cfg.maxRequestBytes + 1)
+	return Pause
 }
 
 func (h *Stream) readBody(size int) Action {
@@ -181,32 +217,46 @@ func (h *Stream) readBody(size int) Action {
 	return h.onBody(body)
 }
 
-// onBody parses and validates the whole body, then asks the user store.
 func (h *Stream) onBody(body []byte) Action {
-	cfg := h.p.cfg
-	params, berr := parseBody(h.r.kind, body)
-	if berr != nil {
-		return h.fail(bodyErrorToAPI(berr))
+	if h.p.cfg.mode == modeForward {
+		h.r.body = body // sent upstream without the code once verified
 	}
-	h.r.params = params
-	cl, err := checkClient(h.r.t, &h.r.params)
+	return h.verify(parseBody(h.r.kind, body))
+}
+
+// verify is the one check chain of the POST and the redirect step, from their parsed
+// parameters on: SPEC 5 rows 6 and 7, the step's own check right after row 7 (SPEC 12's
+// redirect_uri, SPEC 13's origin), rows 8 to 16, then the user store.
+func (h *Stream) verify(params verifyParams, err *apiError) Action {
 	if err == nil {
-		err = h.checkOrigin(cl)
-	}
-	if err == nil {
-		err = cfg.validate(h.r.tenant, h.r.t, cl, &h.r.params)
+		h.r.params = params
+		err = h.check()
 	}
 	if err != nil {
 		return h.fail(err)
 	}
-	if cfg.mode == modeForward {
-		h.r.body = body
-	}
 	return h.callStore()
 }
 
+func (h *Stream) check() *apiError {
+	p := &h.r.params
+	cl, err := checkClient(h.r.t, p)
+	if err != nil {
+		return err
+	}
+	if h.route == routeRedirect {
+		if err := checkRedirectURI(cl, p.redirectURI); err != nil {
+			return err
+		}
+		h.r.redirectTo = p.redirectURI // from here on errors redirect to it
+	} else if err := h.checkOrigin(cl); err != nil {
+		return err
+	}
+	return h.p.cfg.validate(h.r.tenant, h.r.t, cl, p)
+}
+
 // callStore asks the user store about the validated parameters, after attack protection
-// (SPEC 6 and 7); both the POST and the redirect step come here.
+// (SPEC 6 and 7).
 func (h *Stream) callStore() Action {
 	cfg := h.p.cfg
 	ip := h.clientIP()
@@ -215,9 +265,9 @@ func (h *Stream) callStore() Action {
 		return h.fail(aerr)
 	}
 	h.r.sentAt = time.Now()
-	derr := h.host.CallStore(cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
+	derr := h.call(callingStore, cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
 		calloutBody(h.r.tenant, &h.r.params, ip), cfg.userStore.timeoutMS,
-		func(numHeaders, bodySize int) { h.onStoreAnswer(att, numHeaders, bodySize) })
+		func(a callAnswer) { h.onStoreAnswer(att, a) })
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
 		e := internalError("user store call not dispatched: " + derr.Error())
@@ -227,18 +277,35 @@ func (h *Stream) callStore() Action {
 	return Pause
 }
 
-func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
-	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.r.sentAt).Milliseconds(), 0)))
-	a := storeAnswer{failed: numHeaders == 0}
-	var headers [][2]string
-	if !a.failed {
-		headers, _ = h.host.CallAnswerHeaders()
-		a.status, _ = lookup(headers, ":status")
-		a.tooLarge = bodySize > MaxAnswerBytes // never read: the VM's heap is small
-		if bodySize > 0 && !a.tooLarge {
-			a.body, _ = h.host.CallAnswerBody(bodySize)
+// call dispatches a callout in phase ph. Its answer is read and handed to answer only while
+// the request is still in that phase.
+func (h *Stream) call(ph phase, cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(callAnswer)) error {
+	h.phase = ph // before the dispatch: a host may answer at once
+	return h.host.Call(cluster, headers, body, timeoutMS, func(numHeaders, bodySize int) {
+		if h.phase == ph {
+			answer(h.readAnswer(numHeaders, bodySize))
 		}
+	})
+}
+
+// readAnswer reads a callout's answer; a body over MaxAnswerBytes is never read, since the
+// VM's heap is small.
+func (h *Stream) readAnswer(numHeaders, bodySize int) callAnswer {
+	a := callAnswer{failed: numHeaders == 0}
+	if a.failed {
+		return a
 	}
+	a.headers, _ = h.host.CallAnswerHeaders()
+	a.status, _ = lookup(a.headers, ":status")
+	a.tooLarge = bodySize > MaxAnswerBytes
+	if bodySize > 0 && !a.tooLarge {
+		a.body, _ = h.host.CallAnswerBody(bodySize)
+	}
+	return a
+}
+
+func (h *Stream) onStoreAnswer(att attempt, a callAnswer) {
+	h.p.metrics.storeLatencyMS.Record(uint64(max(time.Since(h.r.sentAt).Milliseconds(), 0)))
 	answer, err := mapAnswer(a)
 	h.settle(att, err)
 	if err != nil {
@@ -252,19 +319,17 @@ func (h *Stream) onStoreAnswer(att attempt, numHeaders, bodySize int) {
 	case h.p.cfg.mode == modeForward:
 		h.forward(answer)
 	case h.r.redirectTo != "":
-		h.respondRedirect(answer, headers)
+		h.respondRedirect(answer, a.headers)
 	default:
-		h.respond(answer, headers)
+		h.respond(answer, a.headers)
 	}
 }
 
 // respond answers 200 with the store's object and the configured pass_headers.
-func (h *Stream) respond(answer jsonread.Value, storeHeaders [][2]string) {
+func (h *Stream) respond(answer gjson.Result, storeHeaders [][2]string) {
 	headers := h.passHeaders(h.answerHeaders(), storeHeaders)
 	h.succeed()
-	if err := h.host.SendResponse(200, headers, bytesOf(answer.Raw)); err != nil {
-		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
-	}
+	h.send(200, headers, bytesOf(answer.Raw))
 }
 
 // passHeaders appends the store answer's headers named in pass_headers.
@@ -281,7 +346,7 @@ func (h *Stream) passHeaders(headers, storeHeaders [][2]string) [][2]string {
 
 // forward lets the request go upstream with identity headers and without the code (the
 // redirect step's code left :path before anything was decided).
-func (h *Stream) forward(answer jsonread.Value) {
+func (h *Stream) forward(answer gjson.Result) {
 	for _, ih := range h.p.cfg.identityHeaders {
 		v, ok := identityValue(ih.field, h.r.tenant, &h.r.params, answer)
 		if !ok {
@@ -309,34 +374,38 @@ func (h *Stream) forward(answer jsonread.Value) {
 		}
 	}
 	h.succeed()
-	h.resumed = true
+	h.phase = forwarded
 	if err := h.host.Resume(); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot resume request: "+err.Error())
 	}
 }
 
 func (h *Stream) succeed() {
-	h.answered = true
 	h.p.metrics.verified.Increment(1)
 	h.logOutcome("verified", "")
 }
 
 // fail sends the error answer; it is the only path that writes an error.
 func (h *Stream) fail(e *apiError) Action {
-	h.answered = true
 	h.p.metrics.byCode[e.kind].Increment(1)
 	if c := h.p.metrics.byKind[e.kind]; c != nil {
 		c.Increment(1)
 	}
 	h.logOutcome(e.code(), e.logReason)
-	status, headers, body := e.status(), h.answerHeaders(), appendErrorBody(nil, e) // its own: a host may keep the body
 	if h.r.redirectTo != "" {
-		status, headers, body = 302, h.errorRedirect(e), nil
+		h.send(302, h.errorRedirect(e), nil)
+	} else {
+		h.send(e.status(), h.answerHeaders(), appendErrorBody(nil, e)) // its own: a host may keep the body
 	}
+	return Pause
+}
+
+// send answers the request locally: nothing of it goes anywhere after this.
+func (h *Stream) send(status uint32, headers [][2]string, body []byte) {
+	h.phase = answered
 	if err := h.host.SendResponse(status, headers, body); err != nil {
 		h.host.Log(LogError, "passwordless_verify: cannot send answer: "+err.Error())
 	}
-	return Pause
 }
 
 // logOutcome writes the one info line per handled request. The code is never in it, and the

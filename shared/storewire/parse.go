@@ -3,7 +3,9 @@ package storewire
 import (
 	"errors"
 
-	"github.com/passwordless-verify/filter/shared/jsonread"
+	"github.com/tidwall/gjson"
+
+	"github.com/passwordless-verify/filter/shared/jsoncheck"
 )
 
 // Request fields in contract order; the index is a bit in ParseRequest's seen mask.
@@ -22,32 +24,33 @@ const maxKeyInError = 64
 // "redirect".
 func ParseRequest(body []byte) (Request, error) {
 	var r Request
-	obj, perr := jsonread.Parse(string(body))
-	if perr != nil {
-		return r, errors.New("body is not valid JSON: " + perr.Error())
+	if _, cerr := jsoncheck.Check(body, jsoncheck.Options{}); cerr != nil {
+		return r, errors.New("body is not valid JSON: " + cerr.Error())
 	}
-	if obj.Kind != jsonread.Object {
+	obj := gjson.ParseBytes(body)
+	if !obj.IsObject() {
 		return r, errors.New("body must be a JSON object")
 	}
 	fields := [...]*string{&r.Tenant, &r.ClientID, &r.Connection, &r.Username, &r.OTP, &r.Scope, &r.IP,
 		&r.Step, &r.RedirectURI, &r.Nonce}
 	var seen, nonEmpty uint
 	var err error
-	obj.Members(func(key string, _ int, value jsonread.Value) bool {
+	obj.ForEach(func(k, value gjson.Result) bool {
+		key := k.Str
 		i := fieldIndex(key)
 		switch {
 		case i < 0:
 			err = keyError("unknown key ", key, "")
 		case seen&(1<<i) != 0:
 			err = keyError("duplicate key ", key, "")
-		case value.Kind != jsonread.String:
+		case value.Type != gjson.String:
 			err = keyError("", key, " must be a string")
 		}
 		if err != nil {
 			return false
 		}
 		seen |= 1 << i
-		str := value.Str()
+		str := value.Str
 		if str != "" {
 			nonEmpty |= 1 << i
 		}

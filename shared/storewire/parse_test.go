@@ -43,7 +43,7 @@ func TestParseRequest(t *testing.T) {
 		{name: "number", body: `{"otp":123456}`, wantErr: `"otp" must be a string`},
 		{name: "null", body: `{"scope":null}`, wantErr: `"scope" must be a string`},
 		{name: "object", body: `{"tenant":{"a":"b"}}`, wantErr: `"tenant" must be a string`},
-		{name: "invalid UTF-8", body: "{\"username\":\"\xff\"}", wantErr: "not valid JSON: invalid JSON at byte 13: invalid UTF-8"},
+		{name: "invalid UTF-8", body: "{\"username\":\"\xff\"}", wantErr: "not valid JSON: invalid UTF-8 at byte 13"},
 		{name: "missing tenant", body: `{"client_id":"c","connection":"e","username":"u","otp":"1"}`, wantErr: `missing or empty "tenant"`},
 		{name: "empty otp", body: `{"tenant":"t","client_id":"c","connection":"e","username":"u","otp":""}`, wantErr: `missing or empty "otp"`},
 		{name: "empty object", body: `{}`, wantErr: `missing or empty "tenant"`},

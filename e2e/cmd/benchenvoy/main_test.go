@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/passwordless-verify/filter/e2e/bench"
-	"github.com/passwordless-verify/filter/shared/jsonread"
 )
 
 const wrkOutput = `Running 2s test @ http://127.0.0.1:40000/passwordless/verify
@@ -77,14 +78,14 @@ func TestLuaScriptUsers(t *testing.T) {
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		v, err := jsonread.Parse(string(body))
+		user := gjson.GetBytes(body, "username").Str
 		mu.Lock()
 		defer mu.Unlock()
-		want := strings.Replace(p.Body, benchUser, v.Get("username").Str(), 1)
-		if err != nil || r.Method != p.Method || string(body) != want || !strings.HasSuffix(v.Get("username").Str(), "@example.com") {
+		want := strings.Replace(p.Body, benchUser, user, 1)
+		if !gjson.ValidBytes(body) || r.Method != p.Method || string(body) != want || !strings.HasSuffix(user, "@example.com") {
 			bad = append(bad, string(body))
 		}
-		users[v.Get("username").Str()]++
+		users[user]++
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "verified.lua")
@@ -106,5 +107,39 @@ func TestLuaScriptUsers(t *testing.T) {
 	}
 	if len(users) < 100 {
 		t.Fatalf("only %d requests", len(users))
+	}
+}
+
+// TestPrintResults: the table carries the service's CPU and the total, and the ratios the
+// goals are judged by divide the right figures.
+func TestPrintResults(t *testing.T) {
+	us := time.Microsecond
+	var results []result
+	for _, r := range []struct {
+		variant   string
+		cpu, svc  time.Duration
+		hasSvc    bool
+		rps, reqs float64
+	}{
+		{"none", 50 * us, 0, false, 1000, 2000}, {"floor", 40 * us, 0, false, 1000, 2000},
+		{"ours", 50 * us, 0, false, 900, 1800}, {"ours-scoped", 60 * us, 0, false, 800, 1600},
+		{"ext_authz", 80 * us, 20 * us, true, 1000, 2000},
+	} {
+		results = append(results, result{variant: r.variant, path: "rejected", cpuPerReq: r.cpu, svcPerReq: r.svc, hasSvc: r.hasSvc,
+			rps: r.rps, requests: int(r.reqs), socketErrors: "none"})
+	}
+	var out strings.Builder
+	if err := printResults(&out, results); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	for _, want := range []string{
+		"ext_authz rejected 1000 0s 0s 80.0µs 20.0µs 100.0µs 2000 0 none",
+		"ours rejected 900 0s 0s 50.0µs - 50.0µs 1800 0 none",
+		"rejected 1.25 1.00 1.20 0.60 0.50 80%",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
 	}
 }

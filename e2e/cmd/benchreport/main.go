@@ -1,9 +1,10 @@
 // Command benchreport reads make bench's raw output (`go test -bench`, the guest profiles, the
 // Envoy tables) and prints the ratio tables: our filter against the floor filter per path in
 // the wazero host (BenchmarkWasm in e2e/bench), and the native request benchmark against one
-// gjson.Valid pass over the same body. Where a benchmark ran several times (-count), the
-// median is used. It ends with the issue's goals, each met or missed, and for a missed one
-// why, read from the same numbers.
+// gjson.Valid pass over the same body; from benchenvoy's table, what scoping the filter to its
+// routes saves. Where a benchmark ran several times (-count), the median is used. It ends
+// with the issues' goals, each met or missed, and for a missed one why, read from the same
+// numbers.
 //
 //	go run ./e2e/cmd/benchreport -module build/plugin.wasm build/bench.txt >> build/bench.txt
 package main
@@ -52,8 +53,11 @@ func run(w io.Writer, in io.Reader, module, wasm, pair, native, ref string) erro
 	if err != nil {
 		return err
 	}
-	res := parse(lines)
+	res, secs := parse(lines), parseSections(lines)
 	if err := report(w, res, wasm, pair, native, ref); err != nil {
+		return err
+	}
+	if err := printScoping(w, secs); err != nil {
 		return err
 	}
 	var size int64
@@ -64,7 +68,7 @@ func run(w io.Writer, in io.Reader, module, wasm, pair, native, ref string) erro
 		}
 		size = fi.Size()
 	}
-	printGoals(w, judge(res, parseSections(lines), wasm, pair, native, ref, size))
+	printGoals(w, judge(res, secs, wasm, pair, native, ref, size))
 	return nil
 }
 
