@@ -2,7 +2,7 @@ package soak
 
 import (
 	"encoding/json"
-	"strings"
+	"errors"
 
 	"github.com/passwordless-verify/filter/e2e/local"
 )
@@ -32,30 +32,24 @@ func pluginConfig(l limits, mode string) ([]byte, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, err
 	}
-	set(cfg, "tenants.globex", map[string]any{
+	tenants, _ := cfg["tenants"].(map[string]any)
+	acme, _ := tenants[tenant].(map[string]any)
+	conns, _ := acme["connections"].(map[string]any)
+	userStore, _ := cfg["user_store"].(map[string]any)
+	onSuccess, _ := cfg["on_success"].(map[string]any)
+	if conns == nil || userStore == nil || onSuccess == nil {
+		return nil, errors.New("envoy/local.yaml's plugin configuration has no tenant acme, user_store or on_success")
+	}
+	tenants["globex"] = map[string]any{
 		"connections": map[string]any{"globex-email": map[string]any{"strategy": "email", "enabled": true}},
 		"clients":     map[string]any{"globex-web": map[string]any{"connections": []any{"globex-email"}}},
-	})
-	set(cfg, "tenants.acme.connections.email-b", map[string]any{"strategy": "email", "enabled": true})
-	set(cfg, "user_store.timeout_ms", l.timeoutMS)
-	set(cfg, "attack_protection", map[string]any{
+	}
+	conns["email-b"] = map[string]any{"strategy": "email", "enabled": true}
+	userStore["timeout_ms"] = l.timeoutMS
+	onSuccess["mode"] = mode
+	cfg["attack_protection"] = map[string]any{
 		"max_attempts": l.maxAttempts, "window_seconds": soakWindowSeconds,
 		"ip_max_failures": l.ipMax, "ip_window_seconds": soakWindowSeconds,
-	})
-	set(cfg, "on_success.mode", mode)
-	return json.Marshal(cfg)
-}
-
-// set writes value at a dotted path of a JSON object, making the objects on the way.
-func set(cfg map[string]any, path string, value any) {
-	keys := strings.Split(path, ".")
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := cfg[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			cfg[k] = next
-		}
-		cfg = next
 	}
-	cfg[keys[len(keys)-1]] = value
+	return json.Marshal(cfg)
 }
