@@ -2,9 +2,9 @@ package envoye2e
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -46,18 +46,32 @@ func TestStoreFaults(t *testing.T) {
 
 // TestStoreDown: the store's port refuses connections; Envoy's callout fails with no headers.
 func TestStoreDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	_ = l.Close()
-	s := startStack(t, stackOptions{config: forwardConfig, storeAddr: closed})
+	s := startStack(t, stackOptions{config: forwardConfig, storeAddr: refusingAddr(t)})
 	a := s.verify(t, nil, verifyBody("anyone@e2e.test", "123456"))
 	checkError(t, a, 500, "server_error", serverErrorText, false)
 	if s.upstream.count() != 0 {
 		t.Fatal("a request reached the upstream")
 	}
+}
+
+// refusingAddr is a loopback address that refuses connections for the whole test: a socket
+// bound to it but never listening. A port freed by closing a listener could be handed to the
+// test's own upstream, whose answers the filter would then take for the store's.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)
 }
 
 // TestUnknownCluster: user_store.cluster names no cluster of this Envoy; the callout is
