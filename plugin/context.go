@@ -60,6 +60,9 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	return action(h.stream.OnResponseHeaders())
 }
 
+// OnHttpStreamDone runs when the stream is gone (from proxy_on_delete: see _sdkabi).
+func (h *httpContext) OnHttpStreamDone() { h.stream.OnDone() }
+
 func action(a filter.Action) types.Action {
 	if a == filter.Pause {
 		return types.ActionPause

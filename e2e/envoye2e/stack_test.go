@@ -1,6 +1,8 @@
 // Package envoye2e tests the built plugin.wasm in the real Envoy (1.40, V8), black-box over
 // HTTP on loopback: Envoy from envoy/local.yaml, the reference user store (with scripted
-// answers and faults for some usernames) and a recording upstream, each on a free port.
+// answers and faults for some usernames) and a recording upstream, each on a free port. The
+// fleet tests run several Envoys in front of one store, with the real rate-limit service and
+// Redis (e2e/ratelimitrun).
 package envoye2e
 
 import (
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/envoyrun"
+	"github.com/passwordless-verify/filter/e2e/ratelimitrun"
 	"github.com/passwordless-verify/filter/e2e/refstore/store"
 )
 
@@ -34,15 +37,26 @@ type stackOptions struct {
 	bootstrap func(b *envoyrun.Bootstrap) error
 	storeAddr string // the userstore cluster's endpoint; "" is the test's store
 	noStart   bool   // return after a failed start instead of failing the test
+
+	// replicas is how many Envoys run in front of the one store; 0 is 1.
+	replicas int
+	// replicaConfig edits one replica's plugin configuration, after config.
+	replicaConfig func(replica int, cfg map[string]any)
+	// rateLimit starts Redis and the rate-limit service, and gives every Envoy the cluster
+	// "ratelimit" for it.
+	rateLimit *ratelimitrun.Options
 }
 
 type stack struct {
-	envoy    *envoyrun.Envoy
+	envoy    *envoyrun.Envoy   // the first replica
+	envoys   []*envoyrun.Envoy // every replica
 	store    *store.Store
 	upstream *recorder
 	storeHit *counter
-	log      *envoyrun.LogBuffer
+	log      *envoyrun.LogBuffer // every replica's output
 	startErr error
+	rl       *ratelimitrun.Stack
+	rlLog    *envoyrun.LogBuffer // the service's and Redis's output
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -71,28 +85,67 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg []byte
-	if o.config != nil {
-		cfg = editPluginConfig(t, bootstrap, o.config)
+	edit := o.bootstrap
+	if o.rateLimit != nil {
+		edit = s.startRateLimit(t, *o.rateLimit, o.bootstrap)
 	}
-	s.envoy, s.startErr = envoyrun.Start(ctx, envoyrun.Options{
-		Binary:       bin,
-		Bootstrap:    bootstrap,
-		PluginConfig: cfg,
-		UserStore:    o.storeAddr,
-		Upstream:     upstreamURL,
-		Edit:         o.bootstrap,
-		Log:          s.log,
-		StartTimeout: 30 * time.Second,
-	})
-	if s.startErr != nil {
-		if o.noStart {
-			return s
+	for i := range max(o.replicas, 1) {
+		var cfg []byte
+		if o.config != nil || o.replicaConfig != nil {
+			cfg = editPluginConfig(t, bootstrap, func(cfg map[string]any) {
+				if o.config != nil {
+					o.config(cfg)
+				}
+				if o.replicaConfig != nil {
+					o.replicaConfig(i, cfg)
+				}
+			})
 		}
-		t.Fatalf("envoy: %v", s.startErr)
+		e, err := envoyrun.Start(ctx, envoyrun.Options{
+			Binary:       bin,
+			Bootstrap:    bootstrap,
+			PluginConfig: cfg,
+			UserStore:    o.storeAddr,
+			Upstream:     upstreamURL,
+			Edit:         edit,
+			Log:          s.log,
+			StartTimeout: 2 * time.Minute, // a loaded machine compiles the module slowly
+		})
+		if s.startErr = err; err != nil {
+			if o.noStart {
+				return s
+			}
+			t.Fatalf("envoy %d: %v", i+1, err)
+		}
+		t.Cleanup(func() { _ = e.Stop() })
+		s.envoys = append(s.envoys, e)
 	}
-	t.Cleanup(func() { _ = s.envoy.Stop() })
+	s.envoy = s.envoys[0]
 	return s
+}
+
+// startRateLimit starts Redis and the rate-limit service for the stack, and returns the
+// bootstrap edit that adds the cluster "ratelimit" for the service (after then's own edit).
+func (s *stack) startRateLimit(t testing.TB, o ratelimitrun.Options, then func(*envoyrun.Bootstrap) error) func(*envoyrun.Bootstrap) error {
+	t.Helper()
+	ratelimitrun.Require(t)
+	s.rlLog = &envoyrun.LogBuffer{}
+	o.Log = s.rlLog
+	rl, err := ratelimitrun.Start(context.Background(), o)
+	if err != nil {
+		t.Fatalf("rate-limit service: %v", err)
+	}
+	t.Cleanup(func() { _ = rl.Close() })
+	s.rl = rl
+	addr := strings.TrimPrefix(rl.Service.URL, "http://")
+	return func(b *envoyrun.Bootstrap) error {
+		if then != nil {
+			if err := then(b); err != nil {
+				return err
+			}
+		}
+		return b.AddCluster("ratelimit", "userstore", addr)
+	}
 }
 
 // editPluginConfig applies edit to the plugin configuration that local.yaml carries.

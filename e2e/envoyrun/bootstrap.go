@@ -127,16 +127,66 @@ func (b *Bootstrap) SetAdmin(addr string) error {
 
 // SetCluster points a cluster's one endpoint at addr.
 func (b *Bootstrap) SetCluster(name, addr string) error {
-	clusters, err := listAt(b.root, "static_resources", "clusters")
+	c, err := b.cluster(name)
 	if err != nil {
 		return err
 	}
+	return setClusterAddress(c, addr)
+}
+
+// AddCluster adds a cluster name with one endpoint, addr, and the settings of cluster like.
+func (b *Bootstrap) AddCluster(name, like, addr string) error {
+	model, err := b.cluster(like)
+	if err != nil {
+		return err
+	}
+	if _, err := b.cluster(name); err == nil {
+		return fmt.Errorf("bootstrap: cluster %q already there", name)
+	}
+	j, err := json.Marshal(model)
+	if err != nil {
+		return err
+	}
+	var c map[string]any
+	if err := json.Unmarshal(j, &c); err != nil {
+		return err
+	}
+	c["name"] = name
+	la, err := objectAt(c, "load_assignment")
+	if err != nil {
+		return err
+	}
+	la["cluster_name"] = name
+	if err := setClusterAddress(c, addr); err != nil {
+		return err
+	}
+	sr, err := objectAt(b.root, "static_resources")
+	if err != nil {
+		return err
+	}
+	clusters, err := listAt(sr, "clusters")
+	if err != nil {
+		return err
+	}
+	sr["clusters"] = append(clusters, c)
+	return nil
+}
+
+func (b *Bootstrap) cluster(name string) (map[string]any, error) {
+	clusters, err := listAt(b.root, "static_resources", "clusters")
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range clusters {
 		if c, ok := c.(map[string]any); ok && c["name"] == name {
-			return setAddress(c, addr, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address", "socket_address")
+			return c, nil
 		}
 	}
-	return fmt.Errorf("bootstrap: no cluster %q", name)
+	return nil, fmt.Errorf("bootstrap: no cluster %q", name)
+}
+
+func setClusterAddress(c map[string]any, addr string) error {
+	return setAddress(c, addr, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address", "socket_address")
 }
 
 func setAddress(root map[string]any, addr string, path ...any) error {

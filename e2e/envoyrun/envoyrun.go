@@ -89,7 +89,7 @@ type Envoy struct {
 	dir    string
 	exited chan struct{}
 	err    error // set before exited closes
-	tail   *tailBuffer
+	tail   *TailBuffer
 }
 
 // Start renders the bootstrap and starts Envoy; it returns once the listener accepts requests.
@@ -146,7 +146,7 @@ func Start(ctx context.Context, o Options) (_ *Envoy, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Envoy{dir: dir, exited: make(chan struct{}), tail: &tailBuffer{max: 64 << 10}}
+	e := &Envoy{dir: dir, exited: make(chan struct{}), tail: NewTailBuffer(64 << 10)}
 	defer func() {
 		if err != nil {
 			_ = e.Stop()
@@ -169,7 +169,7 @@ func Start(ctx context.Context, o Options) (_ *Envoy, err error) {
 	e.cmd = exec.Command(o.Binary, args...) //nolint:gosec // see above
 	e.cmd.Dir = root
 	e.cmd.Stdout, e.cmd.Stderr = out, out
-	e.cmd.SysProcAttr = sysProcAttr()
+	e.cmd.SysProcAttr = SysProcAttr()
 	if err := e.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -336,16 +336,20 @@ func (e *Envoy) Stop() error {
 	return nil
 }
 
-// tailBuffer keeps the last max bytes written to it, in a ring: Envoy may write a line per
+// TailBuffer keeps the last max bytes written to it, in a ring: Envoy may write a line per
 // request, and moving the whole tail on every write would cost more than Envoy's own work.
-type tailBuffer struct {
+// Other processes the tests start (e2e/ratelimitrun) keep their tails in one too.
+type TailBuffer struct {
 	mu   sync.Mutex
 	max  int
 	b    []byte // grows to max, then is written in place
 	next int    // where the next byte goes once b is full
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+// NewTailBuffer keeps the last max bytes.
+func NewTailBuffer(max int) *TailBuffer { return &TailBuffer{max: max} }
+
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(p)
@@ -365,7 +369,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (t *tailBuffer) String() string {
+func (t *TailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b[t.next:]) + string(t.b[:t.next])

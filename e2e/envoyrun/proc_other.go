@@ -4,4 +4,5 @@ package envoyrun
 
 import "syscall"
 
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+// SysProcAttr: nothing special off Linux.
+func SysProcAttr() *syscall.SysProcAttr { return nil }

@@ -7,7 +7,7 @@ import (
 
 func TestTailBuffer(t *testing.T) {
 	var all strings.Builder
-	tb := &tailBuffer{max: 10}
+	tb := NewTailBuffer(10)
 	for _, w := range []string{"abc", "defgh", "ij", "klmnopq", "", "rstuvwxyz0123456789", "AB"} {
 		n, err := tb.Write([]byte(w))
 		if n != len(w) || err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // ExampleConfig is the plugin configuration used when none is given: tenant acme with the
@@ -41,28 +42,57 @@ func PluginConfig(cfg []byte, mode string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("mode %q: want %s or %s", mode, ModeRespond, ModeForward)
 	}
-	// Rewriting goes through a map, which would quietly merge a duplicated key that the
-	// plugin refuses; refuse it here instead so -mode never hides a configuration error.
+	return setMember(cfg, json.RawMessage(strconv.Quote(mode)), "on_success", "mode")
+}
+
+// FleetGlobal is the attack_protection.global of make run-fleet (SPEC 14): the rate-limit
+// service on the cluster RateLimitCluster, with the defaults of SPEC 14 for the rest
+// (timeout_ms 200, failure_mode_deny false: a failed call leaves section 7's local limits).
+const FleetGlobal = `{"cluster":"` + RateLimitCluster + `"}`
+
+// WithGlobal returns cfg with attack_protection.global set to global.
+func WithGlobal(cfg []byte, global string) ([]byte, error) {
+	return setMember(cfg, json.RawMessage(global), "attack_protection", "global")
+}
+
+// setMember returns cfg with the member at path set to value, making the objects on the way.
+func setMember(cfg []byte, value json.RawMessage, path ...string) ([]byte, error) {
+	// Rewriting goes through maps, which would quietly merge a duplicated key that the
+	// plugin refuses; refuse it here instead so a rewrite never hides a configuration error.
 	if err := checkNoDuplicateKeys(cfg); err != nil {
 		return nil, fmt.Errorf("plugin configuration: %w", err)
 	}
-	var root map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &root); err != nil {
+	out, err := setAt(cfg, value, "", path)
+	if err != nil {
 		return nil, fmt.Errorf("plugin configuration: %w", err)
 	}
-	onSuccess := map[string]json.RawMessage{}
-	if raw, ok := root["on_success"]; ok {
-		if err := json.Unmarshal(raw, &onSuccess); err != nil || onSuccess == nil {
-			return nil, errors.New("plugin configuration: on_success: must be an object")
+	var b bytes.Buffer
+	if err := json.Indent(&b, out, "", "  "); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// setAt sets path inside the object raw (nil: a new one); field names raw in errors.
+func setAt(raw, value json.RawMessage, field string, path []string) (json.RawMessage, error) {
+	if len(path) == 0 {
+		return value, nil
+	}
+	obj := map[string]json.RawMessage{}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+			if field == "" {
+				return nil, errors.New("must be an object")
+			}
+			return nil, fmt.Errorf("%s: must be an object", field)
 		}
 	}
-	onSuccess["mode"] = json.RawMessage(strconv.Quote(mode))
-	raw, err := json.Marshal(onSuccess)
+	inner, err := setAt(obj[path[0]], value, strings.TrimPrefix(field+"."+path[0], "."), path[1:])
 	if err != nil {
 		return nil, err
 	}
-	root["on_success"] = raw
-	return json.MarshalIndent(root, "", "  ")
+	obj[path[0]] = inner
+	return json.Marshal(obj)
 }
 
 // checkNoDuplicateKeys reports the first object key that appears twice in one object.

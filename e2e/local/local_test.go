@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,14 +34,21 @@ func fronts(t *testing.T, f func(t *testing.T, envoy bool)) {
 // and about 20 under -race).
 func startStack(t *testing.T, envoy bool, mode string) (*Stack, *envoyrun.LogBuffer) {
 	t.Helper()
+	return startWith(t, envoy, func(o *Options) { o.Mode = mode })
+}
+
+// startWith starts a stack on free ports with the options edit sets.
+func startWith(t *testing.T, envoy bool, edit func(*Options)) (*Stack, *envoyrun.LogBuffer) {
+	t.Helper()
 	wasm, err := os.ReadFile(wasmPath)
 	if err != nil {
 		t.Fatalf("%v: build the plugin first (make build; make test does it)", err)
 	}
 	opts := Options{
 		Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", UserStore: "127.0.0.1:0",
-		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm, Mode: mode,
+		DataDir: filepath.Join(t.TempDir(), "data"), Wasm: wasm,
 	}
+	edit(&opts)
 	if envoy {
 		opts.Envoy, opts.WasmPath = envoyrun.Require(t), wasmPath
 	}
@@ -51,7 +59,7 @@ func startStack(t *testing.T, envoy bool, mode string) (*Stack, *envoyrun.LogBuf
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := st.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
@@ -237,5 +245,36 @@ func TestPluginConfig(t *testing.T) {
 	}
 	if _, err := PluginConfig(nil, "both"); err == nil {
 		t.Error("mode both: no error")
+	}
+}
+
+// TestWithGlobal: make run-fleet's configuration is make run's with attack_protection.global
+// added, and nothing else changed.
+func TestWithGlobal(t *testing.T) {
+	base, err := EnvoyPluginConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := WithGlobal(base, FleetGlobal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b, f map[string]any
+	if err := json.Unmarshal(base, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(fleet, &f); err != nil {
+		t.Fatal(err)
+	}
+	ap := f["attack_protection"].(map[string]any)
+	if g, ok := ap["global"].(map[string]any); !ok || g["cluster"] != RateLimitCluster || len(g) != 1 {
+		t.Errorf("attack_protection.global = %v", ap["global"])
+	}
+	delete(ap, "global")
+	if !reflect.DeepEqual(b, f) {
+		t.Errorf("more than global changed:\n%s\n%s", base, fleet)
+	}
+	if _, err := WithGlobal([]byte(`{"attack_protection":7}`), FleetGlobal); err == nil || !strings.Contains(err.Error(), "attack_protection: must be an object") {
+		t.Errorf("attack_protection not an object: %v", err)
 	}
 }

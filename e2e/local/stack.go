@@ -2,7 +2,9 @@
 // SQLite, an echoing upstream, and in front of them either the real Envoy with plugin.wasm
 // (envoy/local.yaml, through e2e/envoyrun) or, without Envoy, plugin.wasm in our proxy-wasm
 // host (e2e/wasmhost) behind an HTTP front that plays Envoy, with an admin port for the
-// plugin's metrics. The run command (e2e/cmd/run) and the tests start it in-process.
+// plugin's metrics. With Envoy it can also run a fleet: several Envoy replicas in front of the
+// same store, and Envoy's rate-limit service with Redis (e2e/ratelimitrun) for the limits they
+// share (SPEC 14). The run command (e2e/cmd/run) and the tests start it in-process.
 package local
 
 import (
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/envoyrun"
+	"github.com/passwordless-verify/filter/e2e/ratelimitrun"
 	"github.com/passwordless-verify/filter/e2e/refstore/store"
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
 )
@@ -40,7 +43,7 @@ type Options struct {
 	UserStore string // the user store address; must be loopback (its admin surface is open)
 	DataDir   string // holds userstore.db and outbox.jsonl; created private if missing
 	Wasm      []byte // plugin.wasm, for our host
-	Config    []byte // plugin configuration; nil is ExampleConfig, or envoy/local.yaml's with Envoy
+	Config    []byte // plugin configuration; nil is ExampleConfig, or envoy/local.yaml's with Envoy (and FleetGlobal with RateLimit)
 	Mode      string // ModeAsConfigured, ModeRespond or ModeForward
 	Workers   int    // VMs, like Envoy worker threads; 0 is 2
 	Log       io.Writer
@@ -49,7 +52,20 @@ type Options struct {
 	// WasmPath and listens on Listen, with its admin interface on Admin.
 	Envoy    string
 	WasmPath string
+
+	// Replicas are more Envoys (Envoy only), each with its own listener and admin address, in
+	// front of the same user store and upstream: a fleet. Each runs Workers workers.
+	Replicas []Replica
+	// RateLimit (Envoy only), when set, starts Redis and the rate-limit service with these
+	// options, and gives every Envoy the cluster RateLimitCluster for the service's HTTP port.
+	RateLimit *ratelimitrun.Options
 }
+
+// Replica is the addresses of one more Envoy of a fleet.
+type Replica struct{ Listen, Admin string }
+
+// RateLimitCluster is the Envoy cluster of the rate-limit service's HTTP port in a fleet.
+const RateLimitCluster = "ratelimit"
 
 // Stack is a running local stack. URLs are http://host:port without a trailing slash.
 type Stack struct {
@@ -61,7 +77,13 @@ type Stack struct {
 	OutboxPath   string
 	Workers      int
 
-	Envoy *envoyrun.Envoy // nil when our wasm host is the front
+	Envoy     *envoyrun.Envoy     // nil when our wasm host is the front; else Envoys[0]
+	Envoys    []*envoyrun.Envoy   // every replica, in the order of Options.Listen, Options.Replicas
+	RateLimit *ratelimitrun.Stack // nil unless Options.RateLimit is set
+	// RateLimitLog is the file of the service's and Redis's output, when Options.RateLimit
+	// gives no Log.
+	RateLimitLog string
+	rlLog        *os.File
 
 	log     *slog.Logger
 	store   *store.Store
@@ -89,9 +111,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := requireLoopback(opts.UserStore); err != nil {
 		return nil, fmt.Errorf("user store address: %w", err)
 	}
+	if opts.Envoy == "" && (len(opts.Replicas) > 0 || opts.RateLimit != nil) {
+		return nil, errors.New("replicas and the rate-limit service need Envoy in front")
+	}
 	if opts.Envoy != "" && opts.Config == nil {
 		if opts.Config, err = EnvoyPluginConfig(); err != nil {
 			return nil, err
+		}
+		// A fleet shares its limits through the rate-limit service (make run-fleet).
+		if opts.RateLimit != nil {
+			if opts.Config, err = WithGlobal(opts.Config, FleetGlobal); err != nil {
+				return nil, err
+			}
 		}
 	}
 	pluginCfg, err := PluginConfig(opts.Config, opts.Mode)
@@ -109,7 +140,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Workers:    opts.Workers,
 		log:        slog.New(slog.NewTextHandler(out, nil)),
 		stats:      wasmhost.NewStats(),
-		errc:       make(chan error, 4),
+		errc:       make(chan error, 4+len(opts.Replicas)),
 	}
 	defer func() {
 		if err != nil {
@@ -172,36 +203,59 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		go s.serve(srv, listeners[i])
 	}
 	served = true
-	if opts.Envoy != "" {
-		if err := s.startEnvoy(ctx, opts, pluginCfg, out); err != nil {
-			return nil, err
+	if opts.RateLimit != nil {
+		rl := *opts.RateLimit
+		if rl.Log == nil {
+			// Its log and its stats (a burst every 10 s) go to a file, not the terminal.
+			s.RateLimitLog = filepath.Join(opts.DataDir, "ratelimit.log")
+			if s.rlLog, err = os.OpenFile(s.RateLimitLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
+				return nil, err
+			}
+			rl.Log = s.rlLog
 		}
+		if s.RateLimit, err = ratelimitrun.Start(ctx, rl); err != nil {
+			return nil, fmt.Errorf("rate-limit service: %w", err)
+		}
+	}
+	if opts.Envoy != "" {
+		replicas := append([]Replica{{opts.Listen, opts.Admin}}, opts.Replicas...)
+		for i, r := range replicas {
+			if err := s.startEnvoy(ctx, i, r, opts, pluginCfg, out); err != nil {
+				return nil, err
+			}
+		}
+		s.Envoy = s.Envoys[0]
+		s.FrontURL, s.AdminURL = s.Envoy.URL, s.Envoy.AdminURL
 	}
 	return s, nil
 }
 
-// startEnvoy puts the real Envoy in front, from envoy/local.yaml, pointed at this stack's
-// user store and upstream.
-func (s *Stack) startEnvoy(ctx context.Context, opts Options, pluginCfg []byte, out io.Writer) error {
-	e, err := envoyrun.Start(ctx, envoyrun.Options{
+// startEnvoy puts a real Envoy in front, from envoy/local.yaml, pointed at this stack's user
+// store, upstream and rate-limit service.
+func (s *Stack) startEnvoy(ctx context.Context, i int, r Replica, opts Options, pluginCfg []byte, out io.Writer) error {
+	eo := envoyrun.Options{
 		Binary:       opts.Envoy,
 		Wasm:         opts.WasmPath,
 		PluginConfig: pluginCfg,
-		Listen:       opts.Listen,
-		Admin:        opts.Admin,
+		Listen:       r.Listen,
+		Admin:        r.Admin,
 		UserStore:    strings.TrimPrefix(s.UserStoreURL, "http://"),
 		Upstream:     strings.TrimPrefix(s.UpstreamURL, "http://"),
 		Concurrency:  opts.Workers,
 		Log:          out,
-	})
-	if err != nil {
-		return fmt.Errorf("envoy: %w", err)
 	}
-	s.Envoy = e
-	s.FrontURL, s.AdminURL = e.URL, e.AdminURL
+	if s.RateLimit != nil {
+		addr := strings.TrimPrefix(s.RateLimit.Service.URL, "http://")
+		eo.Edit = func(b *envoyrun.Bootstrap) error { return b.AddCluster(RateLimitCluster, "userstore", addr) }
+	}
+	e, err := envoyrun.Start(ctx, eo)
+	if err != nil {
+		return fmt.Errorf("envoy %d: %w", i+1, err)
+	}
+	s.Envoys = append(s.Envoys, e)
 	go func() {
 		<-e.Exited()
-		s.errc <- errors.New("envoy exited")
+		s.errc <- fmt.Errorf("envoy %d exited", i+1)
 	}()
 	return nil
 }
@@ -280,8 +334,8 @@ func (s *Stack) Metrics() map[string]wasmhost.Metric { return s.stats.Snapshot()
 func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.Envoy != nil {
-			errs = append(errs, s.Envoy.Stop())
+		for _, e := range s.Envoys {
+			errs = append(errs, e.Stop())
 		}
 		for _, srv := range s.servers {
 			errs = append(errs, srv.Shutdown(ctx))
@@ -294,6 +348,12 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 		if s.store != nil {
 			errs = append(errs, s.store.Close())
+		}
+		if s.RateLimit != nil {
+			errs = append(errs, s.RateLimit.Close())
+		}
+		if s.rlLog != nil {
+			errs = append(errs, s.rlLog.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})

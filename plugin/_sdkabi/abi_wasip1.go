@@ -121,8 +121,15 @@ func wasmOnHTTPCallResponse(rootID, calloutID, headers, bodySize, trailers uint3
 	proxyOnHttpCallResponse(rootID, calloutID, int(headers), int(bodySize), int(trailers))
 }
 
+// proxy_on_delete first runs the SDK's OnHttpStreamDone, which the SDK runs from proxy_on_log
+// (not exported here): a filter learns that its stream is gone without another VM entry per
+// request. proxyOnLog does nothing for a context that is not a stream.
+//
 //go:wasmexport proxy_on_delete
-func wasmOnDelete(contextID uint32) { proxyOnDelete(contextID) }
+func wasmOnDelete(contextID uint32) {
+	proxyOnLog(contextID)
+	proxyOnDelete(contextID)
+}
 
 // Host imports. Every size and address is an i32 in the ABI; Go's int and pointers are 64-bit
 // on wasm, so the out-parameters are *uint32 slots and are widened on the Go side.

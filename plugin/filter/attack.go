@@ -185,8 +185,15 @@ func (g *attackGuard) settle(a attempt, v verdict) error {
 
 // settle ends the request's attempt with the answer the client gets (nil: verified). A
 // failure to write is logged: the attempt then stays taken until its window ends.
-func (h *Stream) settle(a attempt, answer *apiError) {
-	if err := h.p.guard.settle(a, verdictOf(answer)); err != nil {
+func (h *Stream) settle(a attempt, answer *apiError) { h.settleAs(a, verdictOf(answer)) }
+
+// giveBack returns an attempt the user store never judged (SPEC 14: a refusal by the
+// rate-limit service, a failed call to it with failure_mode_deny, a client gone before the
+// store was asked).
+func (h *Stream) giveBack(a attempt) { h.settleAs(a, verdictOther) }
+
+func (h *Stream) settleAs(a attempt, v verdict) {
+	if err := h.p.guard.settle(a, v); err != nil {
 		h.host.Log(LogWarn, "passwordless_verify: "+err.Error())
 	}
 }

@@ -54,6 +54,7 @@ type config struct {
 	mode                 string
 	passHeaders          []string
 	identityHeaders      []identityHeader
+	global               *globalConfig // SPEC 14; nil: none
 }
 
 type tenant struct {
@@ -254,13 +255,7 @@ func parseConnection(field string, v gjson.Result) (connection, error) {
 	conn := connection{enabled: true}
 	err := object(v, field, map[string]func(string, gjson.Result) error{
 		"strategy": func(f string, v gjson.Result) error { return str(f, v, &conn.strategy) },
-		"enabled": func(f string, v gjson.Result) error {
-			if !v.IsBool() {
-				return errors.New(f + ": must be true or false")
-			}
-			conn.enabled = v.Type == gjson.True
-			return nil
-		},
+		"enabled":  func(f string, v gjson.Result) error { return boolean(f, v, &conn.enabled) },
 	})
 	if err == nil && conn.strategy == "" {
 		err = errors.New(field + ".strategy: required")
@@ -270,15 +265,10 @@ func parseConnection(field string, v gjson.Result) (connection, error) {
 
 func (c *config) parseUserStore(field string, v gjson.Result) error {
 	return object(v, field, map[string]func(string, gjson.Result) error{
-		"cluster":   func(f string, v gjson.Result) error { return str(f, v, &c.userStore.cluster) },
-		"authority": func(f string, v gjson.Result) error { return str(f, v, &c.userStore.authority) },
-		"path":      func(f string, v gjson.Result) error { return urlPath(f, v, &c.userStore.path) },
-		"timeout_ms": func(f string, v gjson.Result) error {
-			var ms int
-			err := integer(f, v, 1, maxTimeoutMS, &ms)
-			c.userStore.timeoutMS = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
-			return err
-		},
+		"cluster":    func(f string, v gjson.Result) error { return str(f, v, &c.userStore.cluster) },
+		"authority":  func(f string, v gjson.Result) error { return str(f, v, &c.userStore.authority) },
+		"path":       func(f string, v gjson.Result) error { return urlPath(f, v, &c.userStore.path) },
+		"timeout_ms": func(f string, v gjson.Result) error { return timeout(f, v, &c.userStore.timeoutMS) },
 	})
 }
 
@@ -296,6 +286,7 @@ func (c *config) parseAttackProtection(field string, v gjson.Result) error {
 		"ip_window_seconds": func(f string, v gjson.Result) error {
 			return integer(f, v, 1, maxWindowSeconds, &c.ipWindowSeconds)
 		},
+		"global": c.parseGlobal,
 	})
 }
 
@@ -400,6 +391,32 @@ func integer(field string, v gjson.Result, lo, hi int, dst *int) error {
 	}
 	*dst = n
 	return nil
+}
+
+func nonEmptyStr(field string, v gjson.Result, dst *string) error {
+	if err := str(field, v, dst); err != nil {
+		return err
+	}
+	if *dst == "" {
+		return errors.New(field + ": must not be empty")
+	}
+	return nil
+}
+
+func boolean(field string, v gjson.Result, dst *bool) error {
+	if !v.IsBool() {
+		return errors.New(field + ": must be true or false")
+	}
+	*dst = v.Type == gjson.True
+	return nil
+}
+
+// timeout reads a callout timeout in milliseconds, 1 to maxTimeoutMS.
+func timeout(field string, v gjson.Result, dst *uint32) error {
+	var ms int
+	err := integer(field, v, 1, maxTimeoutMS, &ms)
+	*dst = uint32(ms) //nolint:gosec // G115: integer() bounds ms to 1–60000
+	return err
 }
 
 func urlPath(field string, v gjson.Result, dst *string) error {

@@ -21,6 +21,30 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 }
 
+// TestParseConfigGlobal: attack_protection.global is off unless given; given, only cluster is
+// required, and the rest has SPEC 14's defaults.
+func TestParseConfigGlobal(t *testing.T) {
+	c, err := parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"}}`))
+	if err != nil || c.global != nil {
+		t.Fatalf("without global: %+v %v", c.global, err)
+	}
+	c, err = parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"attack_protection":{"global":{"cluster":"rl"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (globalConfig{cluster: "rl", authority: "rl", path: "/json", domain: "passwordless_verify", timeoutMS: 200}); *c.global != want {
+		t.Errorf("defaults %+v, want %+v", *c.global, want)
+	}
+	c, err = parseConfig([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"attack_protection":{"global":` +
+		`{"cluster":"rl","authority":"rls.internal","path":"/rl/json","domain":"login","timeout_ms":60000,"failure_mode_deny":true}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (globalConfig{"rl", "rls.internal", "/rl/json", "login", 60000, true}); *c.global != want {
+		t.Errorf("given %+v, want %+v", *c.global, want)
+	}
+}
+
 func TestParseConfigFull(t *testing.T) {
 	c, err := parseConfig([]byte(testConfig))
 	if err != nil {
@@ -77,6 +101,19 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{` + base + `,"attack_protection":{"ip_max_failures":"100"}}`, "attack_protection.ip_max_failures: must be a number"},
 		{`{` + base + `,"attack_protection":{"ip_window_seconds":0}}`, "attack_protection.ip_window_seconds: must be a whole number from 1 to 604800"},
 		{`{` + base + `,"attack_protection":{"ip_windows_seconds":60}}`, "attack_protection.ip_windows_seconds: unknown key"},
+		{`{` + base + `,"attack_protection":{"global":true}}`, "attack_protection.global: must be an object"},
+		{`{` + base + `,"attack_protection":{"global":{}}}`, "attack_protection.global.cluster: required"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":""}}}`, "attack_protection.global.cluster: must not be empty"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":7}}}`, "attack_protection.global.cluster: must be a string"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","clustr":"rl"}}}`, "attack_protection.global.clustr: unknown key"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","authority":""}}}`, "attack_protection.global.authority: must not be empty"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","path":"json"}}}`, `attack_protection.global.path: must be a path starting with "/"`},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","domain":""}}}`, "attack_protection.global.domain: must not be empty"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","timeout_ms":0}}}`, "attack_protection.global.timeout_ms: must be a whole number from 1 to 60000"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","timeout_ms":60001}}}`, "attack_protection.global.timeout_ms: must be a whole number from 1 to 60000"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","timeout_ms":"200"}}}`, "attack_protection.global.timeout_ms: must be a number"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","failure_mode_deny":"yes"}}}`, "attack_protection.global.failure_mode_deny: must be true or false"},
+		{`{` + base + `,"attack_protection":{"global":{"cluster":"rl","cluster":"rl2"}}}`, `attack_protection.global: duplicate key "cluster"`},
 		{`{` + base + `,"on_success":{"mode":"redirect"}}`, `on_success.mode: must be "respond" or "forward"`},
 		{`{` + base + `,"on_success":{"pass_headers":[1]}}`, "on_success.pass_headers: must be an array of header names"},
 		{`{` + base + `,"on_success":{"identity_headers":{":path":"user_id"}}}`, `on_success.identity_headers.:path: ":path" is a pseudo-header`},
@@ -156,6 +193,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(testConfig))
 	f.Add([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"}}`))
 	f.Add([]byte(`{"tenants":{"acme":{"clients":{"c":{"connections":["x"]}}}}}`))
+	f.Add([]byte(`{"tenants":{"acme":{}},"user_store":{"cluster":"us"},"attack_protection":{"global":{"cluster":"rl","timeout_ms":50}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parseConfig(data)
 		switch {
@@ -163,6 +201,8 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("config %v with error %q", c, err)
 		case err == nil && (len(c.tenants) == 0 || c.userStore.cluster == "" || c.userStore.authority == ""):
 			t.Fatalf("accepted without its required fields: %+v", c)
+		case err == nil && c.global != nil && (c.global.cluster == "" || c.global.authority == "" || c.global.domain == "" || c.global.timeoutMS == 0):
+			t.Fatalf("global accepted without its required fields: %+v", c.global)
 		}
 	})
 }

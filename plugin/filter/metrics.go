@@ -9,7 +9,10 @@ type metrics struct {
 	verified       Counter
 	storeFailures  Counter
 	storeLatencyMS Histogram
-	byCode         [NumErrorKinds]Counter // error.<code>, one counter for the kinds sharing a code
+	// SPEC 14: refusals by the rate-limit service, and calls to it that failed.
+	globalOverLimit Counter
+	globalFailures  Counter
+	byCode          [NumErrorKinds]Counter // error.<code>, one counter for the kinds sharing a code
 	// byKind tells apart answers that share an error code: SPEC 7 asks for the per-address
 	// 429 to be counted apart from the per-key one and from the store's own. nil: none.
 	byKind [NumErrorKinds]Counter
@@ -23,10 +26,12 @@ var kindMetrics = map[ErrorKind]string{
 
 func defineMetrics(d Metrics) *metrics {
 	m := &metrics{
-		requests:       d.Counter(metricPrefix + "requests"),
-		verified:       d.Counter(metricPrefix + "verified"),
-		storeFailures:  d.Counter(metricPrefix + "user_store_failures"),
-		storeLatencyMS: d.Histogram(metricPrefix + "user_store_latency_ms"),
+		requests:        d.Counter(metricPrefix + "requests"),
+		verified:        d.Counter(metricPrefix + "verified"),
+		storeFailures:   d.Counter(metricPrefix + "user_store_failures"),
+		storeLatencyMS:  d.Histogram(metricPrefix + "user_store_latency_ms"),
+		globalOverLimit: d.Counter(metricPrefix + "global_over_limit"),
+		globalFailures:  d.Counter(metricPrefix + "global_failures"),
 	}
 	for kind, name := range kindMetrics {
 		m.byKind[kind] = d.Counter(metricPrefix + name)

@@ -46,25 +46,26 @@ const (
 // phase is where a request is on its path through the filter. The zero phase is a request
 // that is not the filter's: most traffic, which never leaves it.
 //
-//	notOurs ─(a filter path)─► deciding ─► readingBody ─► callingStore ─► answered or forwarded
+//	notOurs ─(a filter path)─► deciding ─► readingBody ─► (callingGlobal) ─► callingStore ─► answered or forwarded
 //	                            │            │               ▲
 //	                            │            └─► answered    │ (the redirect step has no body)
 //	                            ├────────────────────────────┘
 //	                            └─► answered (decided on the headers; the preflight)
 //
 // A callout is a phase of its own, and its answer is taken only in that phase, so a late or
-// repeated answer finds the request moved on and does nothing. A callout added before the
-// store call (SPEC 14's rate-limit service) is one more such phase, between the checks and
-// callingStore.
+// repeated answer finds the request moved on and does nothing. callingGlobal, SPEC 14's call
+// to the rate-limit service, comes between the checks and callingStore when configured, and
+// may end in answered (a refusal) instead.
 type phase uint8
 
 const (
-	notOurs      phase = iota // passes through untouched (after the identity headers are removed)
-	deciding                  // taken by the filter; the headers callback is deciding
-	readingBody               // paused while the body is buffered
-	callingStore              // paused until the user store answers
-	answered                  // a local answer was sent: nothing more goes anywhere
-	forwarded                 // verified and let through upstream (forward mode)
+	notOurs       phase = iota // passes through untouched (after the identity headers are removed)
+	deciding                   // taken by the filter; the headers callback is deciding
+	readingBody                // paused while the body is buffered
+	callingGlobal              // paused until the rate-limit service answers (SPEC 14)
+	callingStore               // paused until the user store answers
+	answered                   // a local answer was sent: nothing more goes anywhere
+	forwarded                  // verified and let through upstream (forward mode)
 )
 
 // Stream is one request. Only the filter's requests get past OnRequestHeaders with state:
@@ -89,8 +90,9 @@ type request struct {
 	// redirectTo is the checked redirect_uri of GET verify_redirect: once set, errors are
 	// redirects to it (SPEC 12).
 	redirectTo string
-	origin     string // a cross-origin request's origin header (SPEC 13)
-	corsOrigin string // the origin every answer allows; "" for none
+	origin     string  // a cross-origin request's origin header (SPEC 13)
+	corsOrigin string  // the origin every answer allows; "" for none
+	att        attempt // taken before the calls (SPEC 7); OnDone gives it back in callingGlobal
 }
 
 // Init starts a request of p on host; a Stream is meant to live inside the host's context.
@@ -235,7 +237,7 @@ func (h *Stream) verify(params verifyParams, err *apiError) Action {
 	if err != nil {
 		return h.fail(err)
 	}
-	return h.callStore()
+	return h.ask()
 }
 
 func (h *Stream) check() *apiError {
@@ -255,15 +257,23 @@ func (h *Stream) check() *apiError {
 	return h.p.cfg.validate(h.r.tenant, h.r.t, cl, p)
 }
 
-// callStore asks the user store about the validated parameters, after attack protection
-// (SPEC 6 and 7).
-func (h *Stream) callStore() Action {
-	cfg := h.p.cfg
+// ask takes an attempt (SPEC 7), then asks the rate-limit service about it when configured
+// (SPEC 14), then the user store (SPEC 6).
+func (h *Stream) ask() Action {
 	ip := h.clientIP()
 	att, aerr := h.p.guard.admit(h.r.tenant, &h.r.params, ip, unixNow())
 	if aerr != nil {
 		return h.fail(aerr)
 	}
+	if h.p.cfg.global != nil {
+		return h.askGlobal(att, ip)
+	}
+	return h.callStore(att, ip)
+}
+
+// callStore asks the user store about the validated parameters, for the attempt att took.
+func (h *Stream) callStore(att attempt, ip string) Action {
+	cfg := h.p.cfg
 	h.r.sentAt = time.Now()
 	derr := h.call(callingStore, cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
 		calloutBody(h.r.tenant, &h.r.params, ip), cfg.userStore.timeoutMS,
@@ -275,6 +285,16 @@ func (h *Stream) callStore() Action {
 		return h.fail(e)
 	}
 	return Pause
+}
+
+// OnDone is the end of the stream, answered or not. A client that left while the rate-limit
+// service was being asked gets its attempt back: the store was never asked, and never will be
+// for this request. One that left during the store call leaves it taken (SPEC 7).
+func (h *Stream) OnDone() {
+	if h.phase == callingGlobal {
+		h.phase = answered
+		h.giveBack(h.r.att)
+	}
 }
 
 // call dispatches a callout in phase ph. Its answer is read and handed to answer only while

@@ -1,9 +1,12 @@
 // Command run starts the filter as a product on this machine, without Docker: the reference
 // user store, an echoing upstream, and in front of them the real Envoy running
 // build/plugin.wasm (-envoy PATH, what make run does) or, without -envoy, plugin.wasm in our
-// proxy-wasm host behind a local HTTP front with an admin port (make run-lite). See e2e/local.
+// proxy-wasm host behind a local HTTP front with an admin port (make run-lite). With -fleet
+// (make run-fleet) it runs two Envoy replicas in front of the same store, with Envoy's
+// rate-limit service and Redis on loopback for the limits they share (SPEC 14). See e2e/local.
 //
 //	go run ./e2e/cmd/run -envoy build/bin/envoy -mode forward
+//	go run ./e2e/cmd/run -envoy build/bin/envoy -fleet
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/local"
+	"github.com/passwordless-verify/filter/e2e/ratelimitrun"
 )
 
 func main() {
@@ -39,9 +43,20 @@ func run() error {
 	flag.StringVar(&opts.Mode, "mode", "", "on_success.mode to use: respond or forward (default: as configured)")
 	flag.IntVar(&opts.Workers, "workers", 2, "worker threads (Envoy's --concurrency), each with its own VM")
 	flag.StringVar(&opts.Envoy, "envoy", "", "Envoy binary to run in front (envoy/local.yaml); empty runs our wasm host instead")
+	fleet := flag.Bool("fleet", false, "two Envoy replicas (-envoy needed), with the rate-limit service and Redis")
+	var second local.Replica
+	flag.StringVar(&second.Listen, "listen2", "127.0.0.1:10001", "with -fleet: the second replica's listen address")
+	flag.StringVar(&second.Admin, "admin2", "127.0.0.1:9902", "with -fleet: the second replica's admin address")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+	}
+	if *fleet {
+		if opts.Envoy == "" {
+			return fmt.Errorf("-fleet runs Envoy replicas: give -envoy")
+		}
+		opts.Replicas = []local.Replica{second}
+		opts.RateLimit = &ratelimitrun.Options{}
 	}
 	opts.DataDir = *dataDir
 
@@ -66,7 +81,11 @@ func run() error {
 	if st.Envoy != nil {
 		front = fmt.Sprintf("Envoy %s, pid %d, %d workers", st.Envoy.Version, st.Envoy.Pid(), st.Workers)
 	}
-	printWalkthrough(os.Stdout, st, front, opts.Mode)
+	if *fleet {
+		printFleetWalkthrough(os.Stdout, st)
+	} else {
+		printWalkthrough(os.Stdout, st, front, opts.Mode)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -123,4 +142,33 @@ Try it (Ctrl-C stops the stack):
 		st.FrontURL, local.DemoTenant, local.DemoClientID,
 		st.FrontURL,
 		st.AdminURL)
+}
+
+func printFleetWalkthrough(w io.Writer, st *local.Stack) {
+	_, _ = fmt.Fprintf(w, "passwordless-verify fleet is up: %d Envoy replicas (Envoy %s), %d workers each\n", len(st.Envoys), st.Envoy.Version, st.Workers)
+	for i, e := range st.Envoys {
+		_, _ = fmt.Fprintf(w, "  replica %d        %s   admin %s/stats   pid %d\n", i+1, e.URL, e.AdminURL, e.Pid())
+	}
+	rl := st.RateLimit
+	_, _ = fmt.Fprintf(w, `  user store       %s   (SQLite %s), shared by every replica
+  rate-limit svc   %s/json   (debug %s, gRPC %s)
+  redis            %s   (its counters; persistence off)
+  their output     %s
+  upstream (echo)  %s
+  code outbox      %s
+
+Try it (Ctrl-C stops every process):
+
+  # %d wrong guesses at the demo user's code, alternating between the replicas, each
+  # answer's status in a row. Both replicas ask the rate-limit service first
+  # (attack_protection.global): the first %d reach the store and get 401, the rest 429,
+  # where two replicas on their own would let %d through.
+%s
+`, st.UserStoreURL, st.DBPath, rl.Service.URL, rl.Service.DebugURL, rl.Service.GRPCAddr, rl.Redis.Addr,
+		st.RateLimitLog, st.UpstreamURL, st.OutboxPath,
+		local.WalkthroughRounds*len(st.Envoys), local.DemoMaxAttempts, local.DemoMaxAttempts*len(st.Envoys), indent(local.FleetGuesses(st.FrontURLs(), local.WalkthroughRounds), "  "))
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+prefix)
 }
