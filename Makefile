@@ -75,13 +75,16 @@ browser: build envoy
 	cd e2e/browser && npm ci --no-audit --no-fund
 	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
 
-# soak holds two Envoy replicas with plugin.wasm under load for SOAK_DURATION while the user
-# store fails on purpose for 10% of its calls, and checks every answer against SPEC
-# (e2e/cmd/soak). It prints one last line and fails on any wrong, duplicated, unanswered or
-# unverified request, trapped VM, code in a log, or memory that grows after the warm-up.
+# soak runs the fleet of make run-fleet under load for SOAK_DURATION (e2e/cmd/soak): two Envoy
+# replicas with plugin.wasm (and one in our wasm host, whose shared data it counts), the
+# rate-limit service and Redis with attack_protection.global on, and a user store that fails on
+# purpose for 10% of its calls; midway it kills the service and starts it again, then restarts
+# Redis. It checks every answer against SPEC, prints one last line and fails on any wrong,
+# duplicated, unanswered or unverified request, trapped VM, code in a log, or memory that
+# grows after the warm-up.
 SOAK_DURATION ?= 3m
 SOAKFLAGS ?=
-soak: build envoy
+soak: build envoy ratelimit
 	$(GO) run ./e2e/cmd/soak -envoy $(ENVOY_BIN) -duration $(SOAK_DURATION) $(SOAKFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.

@@ -27,6 +27,7 @@ type checker struct {
 	modes       []string // on_success.mode per replica
 	maxAttempts int
 	ipMax       int
+	global      bool          // the fleet-wide limits of SPEC 14 are on
 	timeout     time.Duration // user_store.timeout_ms
 	store       *faultyStore
 	upstream    *upstream
@@ -93,8 +94,10 @@ func (c *checker) judge(r *request) verdict {
 // judgeStoreBound: a request SPEC sends to the store once it passes the local checks.
 func (c *checker) judgeStoreBound(r *request, calls []storeCall, arrivals []arrival) string {
 	out := classify(r)
-	blockedKey := c.maxAttempts > 0 && r.key.hi >= c.maxAttempts
-	blockedIP := c.ipMax > 0 && r.addr.hi >= c.ipMax
+	blockedKey := c.maxAttempts > 0 && r.key.hi >= c.maxAttempts ||
+		c.global && r.ip == globalUserLimitedIP && r.fleetKey.hi >= globalUserLimit
+	blockedIP := c.ipMax > 0 && r.addr.hi >= c.ipMax ||
+		c.global && r.ip == globalIPLimitedIP && r.fleetAddr.hi >= globalIPLimit
 	switch {
 	case out == outKeyBlocked || out == outIPBlocked:
 		w, may := keyBlockedWant(), blockedKey

@@ -3,6 +3,7 @@ package soak
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/passwordless-verify/filter/e2e/local"
 )
@@ -13,6 +14,7 @@ type limits struct {
 	maxAttempts int
 	ipMax       int
 	timeoutMS   int
+	global      bool // attack_protection.global on the rate-limit service (SPEC 14)
 }
 
 const (
@@ -47,9 +49,47 @@ func pluginConfig(l limits, mode string) ([]byte, error) {
 	conns["email-b"] = map[string]any{"strategy": "email", "enabled": true}
 	userStore["timeout_ms"] = l.timeoutMS
 	onSuccess["mode"] = mode
-	cfg["attack_protection"] = map[string]any{
+	ap := map[string]any{
 		"max_attempts": l.maxAttempts, "window_seconds": soakWindowSeconds,
 		"ip_max_failures": l.ipMax, "ip_window_seconds": soakWindowSeconds,
 	}
+	if l.global {
+		ap["global"] = map[string]any{"cluster": local.RateLimitCluster}
+	}
+	cfg["attack_protection"] = ap
 	return json.Marshal(cfg)
+}
+
+// Fleet-wide limits (SPEC 14) hold for two attackers' addresses only: the service counts
+// every attempt, and the soak's ordinary users log in far more often than any real limit
+// allows. One attacker meets the limit per user and address, the other the one per address.
+const (
+	globalUserLimitedIP = "127.0.0.101"
+	globalUserLimit     = soakMaxAttempts - 1 // under the local limit, so the service refuses first
+	globalIPLimitedIP   = "127.0.0.100"
+	globalIPLimit       = 150
+)
+
+// serviceLimits is the rate-limit service's configuration for the soak: the shipped one's
+// descriptors, with the limits above for the two attackers and none worth the name for the rest.
+func serviceLimits() []byte {
+	return []byte(fmt.Sprintf(`domain: passwordless_verify
+descriptors:
+  - key: tenant
+    descriptors:
+      - key: connection
+        descriptors:
+          - key: user
+            descriptors:
+              - key: client_ip
+                value: %q
+                rate_limit: {unit: hour, requests_per_unit: %d}
+              - key: client_ip
+                rate_limit: {unit: hour, requests_per_unit: 1000000000}
+      - key: client_ip
+        value: %q
+        rate_limit: {unit: hour, requests_per_unit: %d}
+      - key: client_ip
+        rate_limit: {unit: hour, requests_per_unit: 1000000000}
+`, globalUserLimitedIP, globalUserLimit, globalIPLimitedIP, globalIPLimit))
 }

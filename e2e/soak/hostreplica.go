@@ -31,7 +31,8 @@ type hostReplica struct {
 	srv    *http.Server
 }
 
-func startHostReplica(ctx context.Context, wasmPath string, workers int, cfg []byte, storeURL, upstreamURL string, log io.Writer) (_ *hostReplica, err error) {
+// clusters are the cluster names the plugin calls, with their base URLs.
+func startHostReplica(ctx context.Context, wasmPath string, workers int, cfg []byte, clusters map[string]string, upstreamURL string, log io.Writer) (_ *hostReplica, err error) {
 	if wasmPath == "" {
 		root, err := envoyrun.Root()
 		if err != nil {
@@ -54,10 +55,13 @@ func startHostReplica(ctx context.Context, wasmPath string, workers int, cfg []b
 	}
 	var mu sync.Mutex
 	stats := wasmhost.NewStats()
-	clusters := map[string]wasmhost.Cluster{"userstore": wasmhost.HTTPCluster(storeURL)}
+	hosts := map[string]wasmhost.Cluster{}
+	for name, u := range clusters {
+		hosts[name] = wasmhost.HTTPCluster(u)
+	}
 	for i := range workers {
 		vm, err := h.module.NewVM(ctx, wasmhost.Config{
-			PluginConfig: cfg, Clusters: clusters, Shared: h.shared, Stats: stats,
+			PluginConfig: cfg, Clusters: hosts, Shared: h.shared, Stats: stats,
 			RootID: "passwordless_verify", VMID: hostVMID,
 			Log: func(level wasmhost.LogLevel, msg string) {
 				mu.Lock()

@@ -14,7 +14,7 @@ var outcomeNames = [...]string{"other", "verified", "wrong code", "server error"
 // judge holds every request to SPEC and fills res.
 func judge(res *Result, t *traffic, faults *faultyStore, up *upstream, reps []*replica, lim limits,
 	timeout time.Duration, unsolicited int, say func(string, ...any)) {
-	c := &checker{maxAttempts: lim.maxAttempts, ipMax: lim.ipMax, timeout: timeout, store: faults, upstream: up}
+	c := &checker{maxAttempts: lim.maxAttempts, ipMax: lim.ipMax, global: lim.global, timeout: timeout, store: faults, upstream: up}
 	for _, r := range reps {
 		c.modes = append(c.modes, r.mode)
 	}

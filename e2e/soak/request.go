@@ -71,8 +71,11 @@ type request struct {
 	respBody   []byte
 	err        error // no answer: a transport error or the client's timeout
 
-	// SPEC 7's counts the request met, as bounds (ledger.go).
-	key, addr bounds
+	// SPEC 7's counts the request met, as bounds (ledger.go), and the rate-limit service's
+	// (SPEC 14), of which only the upper bound is known: the service counts every request it
+	// is asked about, and which ones it was asked about the soak cannot see.
+	key, addr           bounds
+	fleetKey, fleetAddr bounds
 }
 
 // step is the user store step the request's kind makes.

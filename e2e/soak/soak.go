@@ -26,9 +26,13 @@ type Options struct {
 	Concurrency int    // workers per Envoy; 0 is 2
 	Lanes       int    // clients of ordinary users; 0 is 16
 	HostReplica bool   // one more replica: plugin.wasm in our host, whose shared data is counted
-	FaultShare  float64
-	Out         io.Writer
-	Dump        string // a file for every request and its answer, one JSON line each (no codes)
+	// Fleet adds the rate-limit service and Redis; midway the service is killed and started
+	// again, then Redis restarted. Global sets attack_protection.global on every replica, so
+	// that they ask the service (SPEC 14).
+	Fleet, Global bool
+	FaultShare    float64
+	Out           io.Writer
+	Dump          string // a file for every request and its answer, one JSON line each (no codes)
 }
 
 // Result is what the soak found; Failed says whether make soak fails.
@@ -38,13 +42,16 @@ type Result struct {
 	RSSStart, RSSEnd                                              float64 // MiB, all replicas together
 	RSSGrew                                                       bool
 	SharedDataOver                                                bool
+	Global                                                        bool
+	GlobalOverLimit                                               int     // the Envoy replicas' fleet-wide refusals
 	Rate                                                          float64 // requests per second
 }
 
 // Failed: any wrong, duplicated, unanswered or unverified request, any trap, a code in a log,
 // memory that kept growing after the warm-up, or shared data past its bound.
 func (r *Result) Failed() bool {
-	return r.Wrong+r.Twice+r.Unanswered+r.Unverified+r.Traps+r.Leaks > 0 || r.RSSGrew || r.SharedDataOver || r.AsSpec == 0
+	return r.Wrong+r.Twice+r.Unanswered+r.Unverified+r.Traps+r.Leaks > 0 || r.RSSGrew || r.SharedDataOver || r.AsSpec == 0 ||
+		(r.Global && r.GlobalOverLimit == 0)
 }
 
 // Line is the soak's last line.
@@ -78,7 +85,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	lim := limits{maxAttempts: soakMaxAttempts, ipMax: 300, timeoutMS: 1000}
+	lim := limits{maxAttempts: soakMaxAttempts, ipMax: 300, timeoutMS: 1000, global: o.Fleet && o.Global}
 	timeout := time.Duration(lim.timeoutMS) * time.Millisecond
 	say := func(format string, args ...any) { _, _ = fmt.Fprintf(o.Out, "soak: "+format+"\n", args...) }
 
@@ -97,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	say("seed %d, %s, user store faults on %.0f%% of calls, timeout_ms %d, max_attempts %d, ip_max_failures %d",
 		o.Seed, o.Duration, o.FaultShare*100, lim.timeoutMS, lim.maxAttempts, lim.ipMax)
 
-	t := &traffic{store: s.store, faults: s.faults, ledger: newLedger(), timeout: timeout, rows: rows()}
+	t := &traffic{store: s.store, faults: s.faults, ledger: newLedger(), timeout: timeout, rows: rows(), global: lim.global}
 	for _, r := range s.replicas {
 		t.replicas = append(t.replicas, r.url)
 	}
@@ -111,7 +118,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	log.SetOutput(unsolicited)
 	defer log.SetOutput(os.Stderr)
 
-	res := &Result{}
+	res := &Result{Global: lim.global}
 	start := time.Now()
 	w := newWatch(s.replicas, warmUp(o.Duration))
 	go w.run(ctx)
@@ -129,6 +136,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		wg.Go(func() { l.hangups(runCtx) })
 	}
 	go progress(runCtx, say, t, start)
+	if s.rl != nil {
+		wg.Go(func() { outages(runCtx, s, o.Duration, say) })
+	}
 	wg.Wait()
 	close(errc)
 	for err := range errc {
@@ -153,6 +163,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Traps += max(vm.created-r.vm0.created, 0) + max(vm.reloads-r.vm0.reloads, 0) + max(r.vm0.active-vm.active, 0)
 		say("%s: wasm VMs created %d→%d, active %d→%d, reloads %d→%d; rss %s", r.name,
 			r.vm0.created, vm.created, r.vm0.active, vm.active, r.vm0.reloads, vm.reloads, w.describe(r))
+		if lim.global {
+			say("%s: fleet-wide refusals %d, failed rate-limit calls %d", r.name, vm.globalOverLimit, vm.globalFailures)
+			res.GlobalOverLimit += vm.globalOverLimit
+		}
 	}
 	res.SharedDataOver = w.sharedDataOver()
 	for _, l := range lanes.all() {
@@ -160,6 +174,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	s.stopEnvoys()
 	judge(res, t, s.faults, s.upstream, s.replicas, lim, timeout, unsolicited.count(), say)
+	if lim.global && res.GlobalOverLimit == 0 {
+		say("the fleet-wide limits refused nothing: the soak did not test them")
+	}
 	if o.Dump != "" {
 		if err := dump(o.Dump, t, s.faults); err != nil {
 			return nil, err
@@ -182,6 +199,32 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	say("%d requests in %s: %.0f requests/s; %d log lines with a code; Envoy's rss grew more than 10%% after the warm-up: %v; shared data over its bound: %v",
 		res.Requests, elapsed.Round(time.Second), res.Rate, res.Leaks, res.RSSGrew, res.SharedDataOver)
 	return res, nil
+}
+
+// outages kill the rate-limit service a third of the way in and start it again a while later,
+// then restart Redis (losing its counts) two thirds of the way in.
+func outages(ctx context.Context, s *stack, d time.Duration, say func(string, ...any)) {
+	down := min(max(d/12, 3*time.Second), 15*time.Second)
+	steps := []struct {
+		at   time.Duration
+		what string
+		do   func() error
+	}{
+		{d / 3, "killing the rate-limit service", func() error { s.rl.Service.Kill(); return nil }},
+		{d/3 + down, "starting the rate-limit service again", func() error { return s.rl.Service.Restart(ctx) }},
+		{2 * d / 3, "restarting Redis", func() error { return s.rl.Redis.Restart(ctx) }},
+	}
+	start := time.Now()
+	for _, st := range steps {
+		sleep(ctx, st.at-time.Since(start))
+		if ctx.Err() != nil {
+			return
+		}
+		say("%s: %s", time.Since(start).Round(time.Second), st.what)
+		if err := st.do(); err != nil {
+			say("%s: %v", st.what, err)
+		}
+	}
 }
 
 func first(xs []string, n int) []string { return xs[:min(n, len(xs))] }

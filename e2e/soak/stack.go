@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/passwordless-verify/filter/e2e/envoyrun"
+	"github.com/passwordless-verify/filter/e2e/local"
+	"github.com/passwordless-verify/filter/e2e/ratelimitrun"
 	"github.com/passwordless-verify/filter/e2e/refstore/store"
 )
 
@@ -36,6 +39,8 @@ type stack struct {
 	faults   *faultyStore
 	upstream *upstream
 	replicas []*replica
+	rl       *ratelimitrun.Stack // the rate-limit service and its Redis; nil without the fleet
+	rlLog    string
 	closers  []func() error // in reverse order of start
 }
 
@@ -71,10 +76,16 @@ func startStack(ctx context.Context, o Options, lim limits) (_ *stack, err error
 	if err != nil {
 		return nil, err
 	}
+	var rlAddr string
+	if o.Fleet {
+		if rlAddr, err = s.startRateLimit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	// Half the replicas answer a success themselves, half forward it: SPEC 8's two modes.
 	modes := []string{"forward", "respond"}
 	for i := range o.Replicas {
-		r, err := s.startEnvoy(ctx, o, i, modes[i%2], lim, storeAddr, upAddr)
+		r, err := s.startEnvoy(ctx, o, i, modes[i%2], lim, storeAddr, upAddr, rlAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +104,11 @@ func startStack(ctx context.Context, o Options, lim limits) (_ *stack, err error
 			return nil, err
 		}
 		s.closers = append(s.closers, f.Close)
-		if r.host, err = startHostReplica(ctx, o.Wasm, o.Concurrency, cfg, "http://"+storeAddr, "http://"+upAddr, f); err != nil {
+		clusters := map[string]string{"userstore": "http://" + storeAddr}
+		if rlAddr != "" {
+			clusters[local.RateLimitCluster] = "http://" + rlAddr
+		}
+		if r.host, err = startHostReplica(ctx, o.Wasm, o.Concurrency, cfg, clusters, "http://"+upAddr, f); err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, func() error { return r.host.close(context.Background()) })
@@ -115,7 +130,24 @@ func (s *stack) serve(h http.Handler) (string, error) {
 	return l.Addr().String(), nil
 }
 
-func (s *stack) startEnvoy(ctx context.Context, o Options, i int, mode string, lim limits, storeAddr, upAddr string) (*replica, error) {
+// startRateLimit starts Redis and the rate-limit service with the soak's limits, their output
+// in a file; it returns the service's HTTP address.
+func (s *stack) startRateLimit(ctx context.Context) (string, error) {
+	s.rlLog = filepath.Join(s.dir, "ratelimit.log")
+	f, err := os.Create(s.rlLog)
+	if err != nil {
+		return "", err
+	}
+	s.closers = append(s.closers, f.Close)
+	s.rl, err = ratelimitrun.Start(ctx, ratelimitrun.Options{Config: serviceLimits(), Log: &lockedFile{f: f}})
+	if err != nil {
+		return "", fmt.Errorf("rate-limit service: %w", err)
+	}
+	s.closers = append(s.closers, s.rl.Close)
+	return strings.TrimPrefix(s.rl.Service.URL, "http://"), nil
+}
+
+func (s *stack) startEnvoy(ctx context.Context, o Options, i int, mode string, lim limits, storeAddr, upAddr, rlAddr string) (*replica, error) {
 	cfg, err := pluginConfig(lim, mode)
 	if err != nil {
 		return nil, err
@@ -141,6 +173,9 @@ func (s *stack) startEnvoy(ctx context.Context, o Options, i int, mode string, l
 			// The clients' request ids go through to the store and the upstream, which file
 			// what they see under them.
 			hcm["preserve_external_request_id"] = true
+			if rlAddr != "" {
+				return b.AddCluster(local.RateLimitCluster, "userstore", rlAddr)
+			}
 			return nil
 		},
 	})
@@ -167,6 +202,9 @@ func (s *stack) stopEnvoys() {
 // logs are the files where a code must never appear.
 func (s *stack) logs() []string {
 	paths := []string{s.storeLog.Name()}
+	if s.rlLog != "" {
+		paths = append(paths, s.rlLog)
+	}
 	for _, r := range s.replicas {
 		paths = append(paths, r.logPath)
 	}

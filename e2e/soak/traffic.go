@@ -32,6 +32,7 @@ type traffic struct {
 	ledger   *ledger
 	timeout  time.Duration
 	rows     []row
+	global   bool // fleet-wide limits: count what the rate-limit service may have counted
 
 	seq  atomic.Uint64
 	mu   sync.Mutex
@@ -64,6 +65,10 @@ func (l *lane) send(ctx context.Context, r *request) {
 	}
 	do(ctx, cs[r.replica], l.t.replicas[r.replica], r)
 }
+
+// fleetWide is the ledger's "replica" of the rate-limit service's counts, which every
+// replica shares.
+const fleetWide = -1
 
 func (l *lane) close() {
 	for _, cs := range l.clients {
@@ -152,10 +157,17 @@ func (l *lane) redirectRequest(r *request, username, code string) {
 // what it did.
 func (l *lane) storeBound(ctx context.Context, r *request) outcome {
 	key := ledgerKey{replica: r.replica, ip: r.ip, user: r.user}
+	fleet := ledgerKey{replica: fleetWide, ip: r.ip, user: r.user}
 	r.key.lo, r.addr.lo = l.t.ledger.begin(key)
+	if l.t.global {
+		l.t.ledger.begin(fleet) // the service counts every attempt it is asked about
+	}
 	l.send(ctx, r)
 	out := classify(r)
 	r.key.hi, r.addr.hi = l.t.ledger.end(key, out.effect())
+	if l.t.global {
+		r.fleetKey.hi, r.fleetAddr.hi = l.t.ledger.end(fleet, effectUnknown)
+	}
 	return out
 }
 

@@ -30,7 +30,11 @@ func rssMiB(pid int) (float64, error) {
 
 // vmStats are Envoy's counts of wasm VMs: a VM that traps is replaced (created grows) or, with
 // a reload policy, reloaded.
-type vmStats struct{ created, active, reloads int }
+type vmStats struct {
+	created, active, reloads int
+	// SPEC 14's counters: the rate-limit service's refusals, and its calls that failed.
+	globalOverLimit, globalFailures int
+}
 
 func readVMStats(ctx context.Context, e *envoyrun.Envoy) (vmStats, error) {
 	stats, err := e.Stats(ctx, "wasm")
@@ -43,6 +47,8 @@ func readVMStats(ctx context.Context, e *envoyrun.Envoy) (vmStats, error) {
 	}
 	var s vmStats
 	s.created, s.active = n("wasm.envoy.wasm.runtime.v8.created"), n("wasm.envoy.wasm.runtime.v8.active")
+	s.globalOverLimit = n("wasmcustom.passwordless_verify.global_over_limit")
+	s.globalFailures = n("wasmcustom.passwordless_verify.global_failures")
 	for name := range stats {
 		if strings.Contains(name, ".vm_reload") && !strings.HasSuffix(name, "vm_reload_backoff") {
 			s.reloads += n(name)

@@ -27,6 +27,8 @@ func main() {
 	flag.IntVar(&o.Lanes, "lanes", 16, "concurrent clients of ordinary users")
 	flag.BoolVar(&o.HostReplica, "host-replica", true, "one more replica: plugin.wasm in our wasm host, whose shared data is counted (Envoy shows it nowhere)")
 	flag.Float64Var(&o.FaultShare, "faults", 0.10, "share of user store calls that fail on purpose")
+	flag.BoolVar(&o.Fleet, "fleet", true, "the rate-limit service and Redis; midway the service is killed and started again, and Redis restarted")
+	flag.BoolVar(&o.Global, "global", true, "with -fleet: attack_protection.global on every replica (SPEC 14)")
 	flag.StringVar(&o.Dump, "dump", "", "write every request and its answer to this file, one JSON line each (codes left out)")
 	flag.Parse()
 	if flag.NArg() > 0 || o.Duration <= 0 || o.FaultShare < 0 || o.FaultShare > 1 {
