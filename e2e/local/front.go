@@ -35,6 +35,13 @@ type front struct {
 	access   io.Writer // the access log
 }
 
+// NewFront is the front on its own, for a harness that runs its own VMs (e2e/soak): requests go
+// round robin over vms, what the filter lets through goes to upstreamURL, and an access line
+// per request goes to access.
+func NewFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger, access io.Writer) (http.Handler, error) {
+	return newFront(vms, upstreamURL, log, access)
+}
+
 func newFront(vms []*wasmhost.VM, upstreamURL string, log *slog.Logger, access io.Writer) (*front, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
