@@ -323,6 +323,29 @@ func TestUnknownOutcomeStaysTaken(t *testing.T) {
 	}
 }
 
+// TestSuccessClearsUnknownOutcomes: SPEC 7, found by the soak; attempts whose outcome is
+// unknown (store faults, a client gone during the call) count as failures, so a later success
+// clears them with the key's other failures instead of leaving them to lock the user out.
+func TestSuccessClearsUnknownOutcomes(t *testing.T) {
+	reset := wasmhost.ClusterFunc(func(context.Context, *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+		return nil, errors.New("reset")
+	})
+	vmTest(t, func(t *testing.T, h *harness) {
+		store := &otpStore{fault: reset}
+		vm := h.mustStart(t, protectionConfig(`"max_attempts": 5`), map[string]wasmhost.Cluster{"userstore": store})
+		for range 3 {
+			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "fault")), filter.ErrServer, "")
+		}
+		vm.leave(t, attemptReq("a", "10.0.0.1", "bad"))
+		if o := vm.do(t, attemptReq("a", "10.0.0.1", "ok")); o.status != 200 {
+			t.Fatalf("success after four unknown outcomes: %d %s", o.status, o.body)
+		}
+		for range 2 {
+			checkError(t, vm.do(t, attemptReq("a", "10.0.0.1", "bad")), filter.ErrWrongCode, "")
+		}
+	})
+}
+
 // TestBlockedKeySurvivesSpray: a blocked key stays blocked while 10,000 other keys from
 // other addresses fail in the same window.
 func TestBlockedKeySurvivesSpray(t *testing.T) {

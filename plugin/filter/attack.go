@@ -163,8 +163,12 @@ const (
 	verdictFailed                   // a counted failure: 401 invalid_user_password
 	verdictVerified                 // given back; clears the key's failures, not the address's
 	// verdictUnknown stays taken until its window ends: a timeout, a reset, a 5xx, any answer
-	// SPEC 6 maps to 500. The store may have judged the code; giving the attempt back would
-	// let a store made slow take unlimited guesses (SPEC 7).
+	// SPEC 6 maps to 500, a client gone during the store call. The store may have judged the
+	// code; giving the attempt back would let a store made slow take unlimited guesses (SPEC
+	// 7). It is counted as a failure, in both tables: so it lasts the window and counts toward
+	// ip_max_failures, and a later success clears it with the key's other failures, where an
+	// attempt left in flight would outlive the success and lock out a user whose store had a
+	// bad minute.
 	verdictUnknown
 )
 
@@ -182,15 +186,13 @@ func verdictOf(answer *apiError) verdict {
 }
 
 func (g *attackGuard) settle(a attempt, v verdict) error {
-	if v == verdictUnknown {
-		return nil // in flight until the window ends, counted in both tables
-	}
+	failed := v == verdictFailed || v == verdictUnknown
 	var ipErr, keyErr error
 	if a.ipTaken {
-		ipErr = g.ips.settle(a.ip, v == verdictFailed, false)
+		ipErr = g.ips.settle(a.ip, failed, false)
 	}
 	if a.keyTaken {
-		keyErr = g.keys.settle(a.key, v == verdictFailed, v == verdictVerified)
+		keyErr = g.keys.settle(a.key, failed, v == verdictVerified)
 	}
 	if ipErr == nil && keyErr == nil {
 		return nil // errors.Join would allocate its arguments even then

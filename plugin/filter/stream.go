@@ -94,7 +94,7 @@ type request struct {
 	origin     string  // a cross-origin request's origin header (SPEC 13)
 	corsOrigin string  // the origin every answer allows; "" for none
 	allow      string  // the allow header of a 405 (SPEC 3)
-	att        attempt // taken before the calls (SPEC 7); OnDone gives it back in callingGlobal
+	att        attempt // taken before the calls (SPEC 7); OnDone settles it if the client leaves
 }
 
 // Init starts a request of p on host; a Stream is meant to live inside the host's context.
@@ -304,6 +304,7 @@ func (h *Stream) ask() Action {
 // callStore asks the user store about the validated parameters, for the attempt att took.
 func (h *Stream) callStore(att attempt, ip string) Action {
 	cfg := h.p.cfg
+	h.r.att = att // settled by OnDone if the client leaves during the call
 	h.r.sentAt = time.Now()
 	derr := h.call(callingStore, cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
 		calloutBody(h.r.tenant, &h.r.params, ip), cfg.userStore.timeoutMS,
@@ -319,11 +320,16 @@ func (h *Stream) callStore(att attempt, ip string) Action {
 
 // OnDone is the end of the stream, answered or not. A client that left while the rate-limit
 // service was being asked gets its attempt back: the store was never asked, and never will be
-// for this request. One that left during the store call leaves it taken (SPEC 7).
+// for this request. One that left during the store call may have been judged: its attempt
+// settles as an unknown outcome (SPEC 7).
 func (h *Stream) OnDone() {
-	if h.phase == callingGlobal {
+	switch h.phase {
+	case callingGlobal:
 		h.phase = answered
 		h.giveBack(h.r.att)
+	case callingStore:
+		h.phase = answered
+		h.settleAs(h.r.att, verdictUnknown)
 	}
 }
 
