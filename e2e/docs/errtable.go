@@ -36,11 +36,15 @@ type errorRow struct {
 // errorRows lists every error kind once, in the order the checks run (which is not always the
 // catalogue's: the address is checked before the key).
 var errorRows = []errorRow{
+	{filter.ErrUnknownPath, "0", "a lookalike of a filter path (any case, one trailing `/`, `;params` in the last segment, percent-encoded), any method (SPEC 3)", ""},
+	{filter.ErrMethodNotAllowed, "0", "a filter path with another method: `allow: POST, OPTIONS` on `verify_path`, `allow: GET` on `verify_redirect_path` (SPEC 3)", ""},
 	{filter.ErrNoTenant, "1", "no tenant: header absent, host not under the suffix, no default", ""},
-	{filter.ErrBadTenant, "2", "tenant not configured, or not a valid name", "+ reason"},
+	{filter.ErrBadTenant, "2", "tenant not configured, or not a valid name, or the tenant header given twice", "+ reason"},
+	{filter.ErrRedirectBody, "2a", "the redirect step only (SPEC 12.1): a body (`content-length` other than 0, or chunked), decided on the headers", ""},
 	{filter.ErrTooLarge, "3", "body over `max_request_bytes` (declared or streamed)", "`request body is larger than N bytes`"},
 	{filter.ErrInvalidBody, "4", "unsupported content type; body not one JSON object; bad form encoding; invalid UTF-8; a duplicate key at any depth; nesting deeper than 64",
 		"what is wrong: the content type, the byte offset where the strictness pass finds it, or a duplicate key when it is a parameter the filter reads"},
+	{filter.ErrSemicolon, "4", "a raw `;` in a form body or in the redirect step's query (SPEC 4, 12.1)", ""},
 	{filter.ErrDottedField, "5", "an object key containing `.` at any depth (form field names too)", ""},
 	{filter.ErrMissingClientID, "6", "`client_id` missing", ""},
 	{filter.ErrInvalidClient, "7", "`client_id` not a client of the tenant", ""},
