@@ -101,10 +101,10 @@ func appendEntry(b []byte, key, value string, after byte) []byte {
 type globalVerdict uint8
 
 const (
-	globalOK     globalVerdict = iota // go on to the store
-	globalOverKy                      // over the user + address limit
-	globalOverIP                      // over the per-address limit
-	globalFailed                      // no usable answer: failure_mode_deny decides
+	globalOK      globalVerdict = iota // go on to the store
+	globalOverKey                      // over the user + address limit
+	globalOverIP                       // over the per-address limit
+	globalFailed                       // no usable answer: failure_mode_deny decides
 )
 
 // mapGlobalAnswer reads the service's answer (SPEC 14): status 200 or 429 with a JSON object
@@ -134,7 +134,7 @@ func mapGlobalAnswer(a callAnswer) globalVerdict {
 			return globalOverIP
 		}
 	}
-	return globalOverKy
+	return globalOverKey
 }
 
 // askGlobal asks the rate-limit service about the attempt att took, before the store.
@@ -159,7 +159,7 @@ func (h *Stream) onGlobalAnswer(att attempt, ip string, a callAnswer) {
 	switch mapGlobalAnswer(a) {
 	case globalOK:
 		h.callStore(att, ip)
-	case globalOverKy:
+	case globalOverKey:
 		h.globalRefused(att, ErrTooManyAttempts)
 	case globalOverIP:
 		h.globalRefused(att, ErrSuspiciousIP)
