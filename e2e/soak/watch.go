@@ -115,7 +115,9 @@ func scanLogs(paths []string, codes map[string]bool) (leaks, traps []string, err
 	return leaks, traps, nil
 }
 
-// hasCode says whether s holds one of codes as a run of exactly six digits, the codes' shape.
+// hasCode says whether s holds one of codes as a run of exactly six digits, the codes' shape,
+// that is not a part of a decimal number: the rate-limit service logs timestamps and counters
+// such as 1796602097.216511 and 200689.000000, whose digits match some code by chance.
 func hasCode(s string, codes map[string]bool) bool {
 	for i := 0; i < len(s); {
 		if s[i] < '0' || s[i] > '9' {
@@ -126,12 +128,19 @@ func hasCode(s string, codes map[string]bool) bool {
 		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
 			j++
 		}
-		if j-i == 6 && codes[s[i:j]] {
+		if j-i == 6 && codes[s[i:j]] && !decimalPart(s, i, j) {
 			return true
 		}
 		i = j
 	}
 	return false
+}
+
+// decimalPart says whether the digits s[i:j] are one side of a decimal point with digits on
+// its other side.
+func decimalPart(s string, i, j int) bool {
+	isDigit := func(k int) bool { return k >= 0 && k < len(s) && s[k] >= '0' && s[k] <= '9' }
+	return i >= 1 && s[i-1] == '.' && isDigit(i-2) || j < len(s) && s[j] == '.' && isDigit(j+1)
 }
 
 // The host replica's shared data must stay within what SPEC 7's bounded tables can hold,

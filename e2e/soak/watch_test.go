@@ -35,7 +35,8 @@ func TestScanLogs(t *testing.T) {
 
 func TestHasCode(t *testing.T) {
 	codes := map[string]bool{"012345": true}
-	for s, want := range map[string]bool{"012345": true, "x=012345&": true, "0123456": false, "1012345": false, "01234": false, "": false} {
+	for s, want := range map[string]bool{"012345": true, "x=012345&": true, "0123456": false, "1012345": false, "01234": false, "": false,
+		`"ts":1796.012345,`: false, `"value":"012345.000000"`: false, "code 012345.": true, ".012345 x": true} {
 		if hasCode(s, codes) != want {
 			t.Errorf("hasCode(%q) = %v", s, !want)
 		}
