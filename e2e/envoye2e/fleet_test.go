@@ -334,19 +334,37 @@ descriptors:
 		}
 		leaver := clientFrom("127.0.5.2")
 		leaver.Timeout = 50 * time.Millisecond
-		u := user()
-		hits := s.storeHit.get()
-		for range 3 {
-			req, err := http.NewRequest(http.MethodPost, open.URL+"/passwordless/verify", strings.NewReader(verifyBody(u, "000000")))
-			if err != nil {
-				t.Fatal(err)
+		// leaveThrice sends three guesses for u that the client gives up on; it returns the
+		// status of one that was answered first, 0 when none was.
+		leaveThrice := func(u string) int {
+			for range 3 {
+				req, err := http.NewRequest(http.MethodPost, open.URL+"/passwordless/verify", strings.NewReader(verifyBody(u, "000000")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("x-tenant-id", tenant)
+				req.Header.Set("content-type", "application/json")
+				if resp, err := leaver.Do(req); err == nil {
+					_ = resp.Body.Close()
+					return resp.StatusCode
+				}
 			}
-			req.Header.Set("x-tenant-id", tenant)
-			req.Header.Set("content-type", "application/json")
-			if resp, err := leaver.Do(req); err == nil {
-				_ = resp.Body.Close()
-				t.Fatalf("an answer %d before the paused service's", resp.StatusCode)
+			return 0
+		}
+		u, hits := user(), s.storeHit.get()
+		// A connection of Envoy's pool that the service closed before the pause (its answers
+		// while Redis was down) can fail at once, and failure_mode_deny false then asks the
+		// store: that guess is answered and counted, so start again with another user.
+		for try := 1; ; try++ {
+			status := leaveThrice(u)
+			if status == 0 {
+				break
 			}
+			if try == 3 {
+				t.Fatalf("an answer %d before the paused service's, three times", status)
+			}
+			t.Logf("an answer %d before the paused service's (a pooled connection failed at once): again with another user", status)
+			u, hits = user(), s.storeHit.get()
 		}
 		time.Sleep(300 * time.Millisecond) // past the call's timeout: a callback would have run
 		if err := rl.Service.Resume(); err != nil {
