@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 
 	"github.com/passwordless-verify/filter/e2e/wasmhost"
 )
@@ -37,6 +38,11 @@ const Config = `{
     "identity_headers": {"x-passwordless-user-id": "user_id", "x-passwordless-tenant": "tenant"}
   }
 }`
+
+// UnprotectedConfig is Config with SPEC 7's attack protection off: measured beside Config, it
+// shows what the shared-data counting costs on each path.
+var UnprotectedConfig = strings.Replace(Config, `"attack_protection": {"max_attempts": 10, "window_seconds": 900}`,
+	`"attack_protection": {"max_attempts": 0, "ip_max_failures": 0}`, 1)
 
 // StoreAnswer is the user store's answer on the verified path: 200 with this body.
 const StoreAnswer = `{"user_id":"u1"}`

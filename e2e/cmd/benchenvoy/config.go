@@ -28,6 +28,8 @@ type variant struct {
 	// process) about the verify route, with the whole body; when the service allows, the
 	// route's direct_response answers 200 {}.
 	peer bool
+	// config is the plugin configuration; "" is bench.Config.
+	config string
 }
 
 const (

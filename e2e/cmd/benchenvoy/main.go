@@ -44,6 +44,9 @@ type options struct {
 	workers, rounds  int
 	wasmLog          string
 	also             []variant // more builds of ours, measured beside it (-also)
+	// paths and variants, when set, keep only the paths and the variants named: a quick
+	// comparison of one change on one path, not a run the goals are judged by.
+	paths, variants []string
 }
 
 var floorWasm string
@@ -143,6 +146,14 @@ func main() {
 		o.also = append(o.also, variant{name: name, wasm: wasm})
 		return nil
 	})
+	flag.Func("paths", "comma-separated paths to measure (default: all)", func(s string) error {
+		o.paths = strings.Split(s, ",")
+		return nil
+	})
+	flag.Func("variants", "comma-separated variants to measure among none, floor, ours, ours-scoped, ext_authz and ours-unprotected (default: all; -also ones always run)", func(s string) error {
+		o.variants = strings.Split(s, ",")
+		return nil
+	})
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchenvoy:", err)
@@ -152,7 +163,7 @@ func main() {
 
 func run(o options) error {
 	fmt.Println()
-	fmt.Println("== Envoy: no filter / the floor / ours / ours scoped / ext_authz, wrk on loopback ==")
+	fmt.Println("== Envoy: no filter / the floor / ours / ours scoped / ext_authz / ours unprotected, wrk on loopback ==")
 	bin, err := envoyrun.Binary()
 	if err != nil {
 		fmt.Printf("skipped: %v\n", err)
@@ -175,8 +186,20 @@ func run(o options) error {
 		{name: "ours", wasm: ours},
 		{name: "ours-scoped", wasm: ours, scoped: true},
 		{name: "ext_authz", peer: true},
+		// What SPEC 7's shared-data counting costs: ours with attack protection off.
+		{name: "ours-unprotected", wasm: ours, config: bench.UnprotectedConfig},
+	}
+	if o.variants != nil {
+		variants = slices.DeleteFunc(variants, func(v variant) bool { return !slices.Contains(o.variants, v.name) })
 	}
 	variants = append(variants, o.also...)
+	paths := bench.Paths()
+	if o.paths != nil {
+		paths = slices.DeleteFunc(paths, func(p bench.Path) bool { return !slices.Contains(o.paths, p.Name) })
+	}
+	if len(variants) == 0 || len(paths) == 0 {
+		return errors.New("-variants and -paths leave nothing to measure")
+	}
 	for _, v := range variants {
 		if _, err := os.Stat(v.wasm); v.wasm != "" && err != nil {
 			return fmt.Errorf("%w (make bench builds it)", err)
@@ -230,7 +253,7 @@ func run(o options) error {
 	}
 	version := running[0].envoy.Version
 	var results []result
-	for _, p := range bench.Paths() {
+	for _, p := range paths {
 		for _, in := range running {
 			results = append(results, result{variant: in.name, path: p.Name, hasSvc: in.peer != nil})
 			if err := prepare(wrk, scripts, in, p, o); err != nil {
@@ -240,7 +263,7 @@ func run(o options) error {
 	}
 	for range o.rounds {
 		k := 0
-		for _, p := range bench.Paths() {
+		for _, p := range paths {
 			for _, in := range running {
 				if err := measure(wrk, scripts, in, p, o, &results[k]); err != nil {
 					return fmt.Errorf("%s/%s: %w", in.name, p.Name, err)
@@ -264,7 +287,7 @@ func run(o options) error {
 	fmt.Println("CPU/req is Envoy's user+system time over the run divided by the requests, svc-CPU/req the same of ext_authz's service process, total-CPU/req their sum (clock ticks of 10 ms; resolution is that over the run).")
 	fmt.Println("ours runs on every route (Istio's WasmPlugin); ours-scoped and ext_authz only on the routes of the filter's paths (FilterConfig per route).")
 	fmt.Printf("No filter: every path goes to the upstream (200). Access logging is off in all variants; the wasm log level is %s.\n", o.wasmLog)
-	if err := printResults(os.Stdout, results); err != nil {
+	if err := printResults(os.Stdout, paths, results); err != nil {
 		return err
 	}
 	for _, in := range running {
@@ -277,7 +300,7 @@ func run(o options) error {
 
 // printResults prints the table of every variant and path, then the ratios the goals
 // are judged by.
-func printResults(w io.Writer, results []result) error {
+func printResults(w io.Writer, paths []bench.Path, results []result) error {
 	micros := func(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond)) }
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "filter\tpath\trequests/s\tp50\tp99\tCPU/req\tsvc-CPU/req\ttotal-CPU/req\trequests\twrong status\tsocket errors\t")
@@ -310,7 +333,7 @@ func printResults(w io.Writer, results []result) error {
 		}
 		return fmt.Sprintf("%.2f", float64(a)/float64(b))
 	}
-	for _, p := range bench.Paths() {
+	for _, p := range paths {
 		ours, scoped, floor, none, peer := get("ours", p.Name), get("ours-scoped", p.Name), get("floor", p.Name), get("none", p.Name), get("ext_authz", p.Name)
 		rps := "-"
 		if peer.rps > 0 {
@@ -370,10 +393,14 @@ func start(bin string, v variant, o options, store, upstream, authz string) (*en
 	if wasm == "" {
 		wasm = floorWasm // the bootstrap names a module; the filter is removed below
 	}
+	config := v.config
+	if config == "" {
+		config = bench.Config
+	}
 	return envoyrun.Start(context.Background(), envoyrun.Options{
 		Binary:       bin,
 		Wasm:         wasm,
-		PluginConfig: []byte(bench.Config),
+		PluginConfig: []byte(config),
 		UserStore:    store,
 		Upstream:     upstream,
 		Concurrency:  o.workers,

@@ -129,7 +129,7 @@ func TestPrintResults(t *testing.T) {
 			rps: r.rps, requests: int(r.reqs), socketErrors: "none"})
 	}
 	var out strings.Builder
-	if err := printResults(&out, results); err != nil {
+	if err := printResults(&out, bench.Paths(), results); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(strings.Fields(out.String()), " ")

@@ -78,8 +78,8 @@ func figure(r envoyRow, total bool) string {
 }
 
 // costWhy reads a missed goal's reason from the same run: the host calls ours adds to the
-// floor's, the same ratio with the wasm log at warn, and for the peer, how much of its cost
-// is Envoy's own.
+// floor's, the same ratio with the wasm log at warn, what attack protection costs (ours
+// against ours-unprotected), and for the peer, how much of its cost is Envoy's own.
 func costWhy(s sections, c costGoal, a, b envoyRow) string {
 	var why []string
 	if w := s.envoy["warn"]; w != nil {
@@ -94,6 +94,11 @@ func costWhy(s sections, c costGoal, a, b envoyRow) string {
 	}
 	if extra := s.extraHostCalls(c.path); c.other == "floor" && len(extra) > 0 {
 		why = append(why, "the host calls ours adds: "+strings.Join(extra, ", "))
+	}
+	if u, ok := s.envoy["info"]["ours-unprotected/"+c.path]; ok && c.ours == "ours" && c.other == "floor" && u.cpuMicros > 0 {
+		why = append(why, fmt.Sprintf("SPEC 7's shared-data counting is %.1f µs of the %.1f µs ours spends over the floor "+
+			"(ours-unprotected, the same build with attack_protection off: %.1f µs, %.2f× the floor)",
+			a.cpuMicros-u.cpuMicros, a.cpuMicros-b.cpuMicros, u.cpuMicros, u.cpuMicros/b.cpuMicros))
 	}
 	if c.other == "ext_authz" {
 		why = append(why, fmt.Sprintf("ours' Envoy spends %.1f µs more than ext_authz's Envoy, whose service takes %.1f µs",
