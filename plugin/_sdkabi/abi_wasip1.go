@@ -2,9 +2,11 @@
 
 // This file is compiled into the proxy-wasm-go-sdk's internal package at build time (see
 // build.sh). The SDK binds the proxy-wasm ABI only under TinyGo; with the stock Go toolchain it
-// routes every host call through its ProxyWasmHost interface and exports no callbacks. This
-// file supplies both halves: the host imports with the ABI's 32-bit types, and the proxy_on_*
-// exports. It must compile at the SDK's language version (go 1.19).
+// routes every host call through its ProxyWasmHost interface (abi_hostcalls_mock.go, for its
+// proxytest) and exports no callbacks. This file supplies both halves: the host calls as plain
+// functions on the imports, with the ABI's 32-bit types, and the proxy_on_* exports; build.sh
+// removes the interface's file from the copy. It must compile at the SDK's language version
+// (go 1.19).
 //
 // Only the callbacks our HTTP filters implement are exported. Envoy skips a callback a module
 // does not export (proxy-wasm-cpp-host checks each one before calling it), and every callback
@@ -18,8 +20,6 @@ import (
 	"math"
 	"unsafe"
 )
-
-func init() { currentHost = wasmHost{} }
 
 // pinned keeps every buffer handed out by proxy_on_memory_allocate reachable until the host
 // call that asked for it has returned and the guest holds the pointer. The host owns that
@@ -223,147 +223,159 @@ func hostRecordMetric(metricID uint32, value uint64) uint32
 //go:wasmimport env proxy_get_metric
 func hostGetMetric(metricID uint32, ret *uint64) uint32
 
-// wasmHost implements the SDK's ProxyWasmHost on the imports above.
-type wasmHost struct{}
+// The host writes a call's results (an address, a size, a CAS token, an id) into guest memory
+// at addresses the guest passes. A Go local whose address is passed to an import escapes to
+// the heap: two or three allocations for every call that returns something. Its place on the
+// stack would be unsafe: the host may call proxy_on_memory_allocate before it writes, and that
+// Go code can grow, and so move, the stack. Package variables never move, and a VM makes one
+// host call at a time: the only re-entry during these calls is proxy_on_memory_allocate,
+// which makes none. (proxy_http_call is the exception: Envoy may run a failed call's callback
+// inside it, so its id keeps the caller's own slot.)
+var (
+	outData, outSize, outID, outCas uint32
+	outMetric                       uint64
+)
 
-// out stores a host-returned buffer into the SDK's out-parameters and releases the pins.
-func out(st uint32, data, size uint32, retData **byte, retSize *int) Status {
+// out stores the buffer a call returned in outData and outSize into the SDK's
+// out-parameters, and releases the pins.
+func out(st uint32, retData **byte, retSize *int) Status {
 	defer unpin()
 	if Status(st) != StatusOK {
 		return Status(st)
 	}
-	p, ok := buffer(data, size)
+	p, ok := buffer(outData, outSize)
 	if !ok {
 		return StatusInternalFailure
 	}
-	*retData, *retSize = p, int(size)
+	*retData, *retSize = p, int(outSize)
 	return StatusOK
 }
 
-func (wasmHost) ProxyLog(level LogLevel, msg *byte, n int) Status {
+func ProxyLog(level LogLevel, msg *byte, n int) Status {
 	return Status(hostLog(uint32(level), msg, u32(n)))
 }
 
-func (wasmHost) ProxySetProperty(path *byte, pathLen int, val *byte, valLen int) Status {
+func ProxySetProperty(path *byte, pathLen int, val *byte, valLen int) Status {
 	return Status(hostSetProperty(path, u32(pathLen), val, u32(valLen)))
 }
 
-func (wasmHost) ProxyGetProperty(path *byte, pathLen int, retData **byte, retSize *int) Status {
-	var data, size uint32
-	return out(hostGetProperty(path, u32(pathLen), &data, &size), data, size, retData, retSize)
+func ProxyGetProperty(path *byte, pathLen int, retData **byte, retSize *int) Status {
+	return out(hostGetProperty(path, u32(pathLen), &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxySendLocalResponse(status uint32, details *byte, detailsLen int, body *byte, bodyLen int,
+func ProxySendLocalResponse(status uint32, details *byte, detailsLen int, body *byte, bodyLen int,
 	headers *byte, headersLen int, grpcStatus int32) Status {
 	return Status(hostSendLocalResponse(status, details, u32(detailsLen), body, u32(bodyLen),
 		headers, u32(headersLen), grpcStatus))
 }
 
-func (wasmHost) ProxyGetSharedData(key *byte, keyLen int, retData **byte, retSize *int, retCas *uint32) Status {
-	var data, size uint32
-	return out(hostGetSharedData(key, u32(keyLen), &data, &size, retCas), data, size, retData, retSize)
+func ProxyGetSharedData(key *byte, keyLen int, retData **byte, retSize *int, retCas *uint32) Status {
+	st := out(hostGetSharedData(key, u32(keyLen), &outData, &outSize, &outCas), retData, retSize)
+	*retCas = outCas
+	return st
 }
 
-func (wasmHost) ProxySetSharedData(key *byte, keyLen int, val *byte, valLen int, cas uint32) Status {
+func ProxySetSharedData(key *byte, keyLen int, val *byte, valLen int, cas uint32) Status {
 	return Status(hostSetSharedData(key, u32(keyLen), val, u32(valLen), cas))
 }
 
-func (wasmHost) ProxyRegisterSharedQueue(name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostRegisterSharedQueue(name, u32(nameLen), retID))
+func ProxyRegisterSharedQueue(name *byte, nameLen int, retID *uint32) Status {
+	st := Status(hostRegisterSharedQueue(name, u32(nameLen), &outID))
+	*retID = outID
+	return st
 }
 
-func (wasmHost) ProxyResolveSharedQueue(vmID *byte, vmIDLen int, name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostResolveSharedQueue(vmID, u32(vmIDLen), name, u32(nameLen), retID))
+func ProxyResolveSharedQueue(vmID *byte, vmIDLen int, name *byte, nameLen int, retID *uint32) Status {
+	st := Status(hostResolveSharedQueue(vmID, u32(vmIDLen), name, u32(nameLen), &outID))
+	*retID = outID
+	return st
 }
 
-func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
-	var data, size uint32
-	return out(hostDequeueSharedQueue(queueID, &data, &size), data, size, retData, retSize)
+func ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
+	return out(hostDequeueSharedQueue(queueID, &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxyEnqueueSharedQueue(queueID uint32, val *byte, valLen int) Status {
+func ProxyEnqueueSharedQueue(queueID uint32, val *byte, valLen int) Status {
 	return Status(hostEnqueueSharedQueue(queueID, val, u32(valLen)))
 }
 
-func (wasmHost) ProxyGetHeaderMapValue(mt MapType, key *byte, keyLen int, retData **byte, retSize *int) Status {
-	var data, size uint32
-	return out(hostGetHeaderMapValue(uint32(mt), key, u32(keyLen), &data, &size), data, size, retData, retSize)
+func ProxyGetHeaderMapValue(mt MapType, key *byte, keyLen int, retData **byte, retSize *int) Status {
+	return out(hostGetHeaderMapValue(uint32(mt), key, u32(keyLen), &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxyAddHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
+func ProxyAddHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
 	return Status(hostAddHeaderMapValue(uint32(mt), key, u32(keyLen), val, u32(valLen)))
 }
 
-func (wasmHost) ProxyReplaceHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
+func ProxyReplaceHeaderMapValue(mt MapType, key *byte, keyLen int, val *byte, valLen int) Status {
 	return Status(hostReplaceHeaderMapValue(uint32(mt), key, u32(keyLen), val, u32(valLen)))
 }
 
-func (wasmHost) ProxyContinueStream(st StreamType) Status {
+func ProxyContinueStream(st StreamType) Status {
 	return Status(hostContinueStream(uint32(st)))
 }
 
-func (wasmHost) ProxyCloseStream(st StreamType) Status {
+func ProxyCloseStream(st StreamType) Status {
 	return Status(hostCloseStream(uint32(st)))
 }
 
-func (wasmHost) ProxyRemoveHeaderMapValue(mt MapType, key *byte, keyLen int) Status {
+func ProxyRemoveHeaderMapValue(mt MapType, key *byte, keyLen int) Status {
 	return Status(hostRemoveHeaderMapValue(uint32(mt), key, u32(keyLen)))
 }
 
-func (wasmHost) ProxyGetHeaderMapPairs(mt MapType, retData **byte, retSize *int) Status {
-	var data, size uint32
-	return out(hostGetHeaderMapPairs(uint32(mt), &data, &size), data, size, retData, retSize)
+func ProxyGetHeaderMapPairs(mt MapType, retData **byte, retSize *int) Status {
+	return out(hostGetHeaderMapPairs(uint32(mt), &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxySetHeaderMapPairs(mt MapType, data *byte, n int) Status {
+func ProxySetHeaderMapPairs(mt MapType, data *byte, n int) Status {
 	return Status(hostSetHeaderMapPairs(uint32(mt), data, u32(n)))
 }
 
-func (wasmHost) ProxyGetBufferBytes(bt BufferType, start, maxSize int, retData **byte, retSize *int) Status {
-	var data, size uint32
-	st := hostGetBufferBytes(uint32(bt), u32(start), u32(maxSize), &data, &size)
-	return out(st, data, size, retData, retSize)
+func ProxyGetBufferBytes(bt BufferType, start, maxSize int, retData **byte, retSize *int) Status {
+	return out(hostGetBufferBytes(uint32(bt), u32(start), u32(maxSize), &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxySetBufferBytes(bt BufferType, start, maxSize int, data *byte, n int) Status {
+func ProxySetBufferBytes(bt BufferType, start, maxSize int, data *byte, n int) Status {
 	return Status(hostSetBufferBytes(uint32(bt), u32(start), u32(maxSize), data, u32(n)))
 }
 
-// ProxyHttpCall keeps the name the SDK's ProxyWasmHost interface gives it.
-func (wasmHost) ProxyHttpCall(upstream *byte, upstreamLen int, headers *byte, headersLen int, body *byte,
+// ProxyHttpCall keeps the name the SDK calls it by.
+func ProxyHttpCall(upstream *byte, upstreamLen int, headers *byte, headersLen int, body *byte,
 	bodyLen int, trailers *byte, trailersLen int, timeout uint32, retID *uint32) Status {
 	return Status(hostHTTPCall(upstream, u32(upstreamLen), headers, u32(headersLen), body, u32(bodyLen),
 		trailers, u32(trailersLen), timeout, retID))
 }
 
-func (wasmHost) ProxyCallForeignFunction(name *byte, nameLen int, param *byte, paramLen int, retData **byte, retSize *int) Status {
-	var data, size uint32
-	st := hostCallForeignFunction(name, u32(nameLen), param, u32(paramLen), &data, &size)
-	return out(st, data, size, retData, retSize)
+func ProxyCallForeignFunction(name *byte, nameLen int, param *byte, paramLen int, retData **byte, retSize *int) Status {
+	return out(hostCallForeignFunction(name, u32(nameLen), param, u32(paramLen), &outData, &outSize), retData, retSize)
 }
 
-func (wasmHost) ProxySetTickPeriodMilliseconds(period uint32) Status {
+func ProxySetTickPeriodMilliseconds(period uint32) Status {
 	return Status(hostSetTickPeriod(period))
 }
 
-func (wasmHost) ProxySetEffectiveContext(contextID uint32) Status {
+func ProxySetEffectiveContext(contextID uint32) Status {
 	return Status(hostSetEffectiveContext(contextID))
 }
 
-func (wasmHost) ProxyDone() Status { return Status(hostDone()) }
+func ProxyDone() Status { return Status(hostDone()) }
 
-func (wasmHost) ProxyDefineMetric(mt MetricType, name *byte, nameLen int, retID *uint32) Status {
-	return Status(hostDefineMetric(uint32(mt), name, u32(nameLen), retID))
+func ProxyDefineMetric(mt MetricType, name *byte, nameLen int, retID *uint32) Status {
+	st := Status(hostDefineMetric(uint32(mt), name, u32(nameLen), &outID))
+	*retID = outID
+	return st
 }
 
-func (wasmHost) ProxyIncrementMetric(metricID uint32, offset int64) Status {
+func ProxyIncrementMetric(metricID uint32, offset int64) Status {
 	return Status(hostIncrementMetric(metricID, offset))
 }
 
-func (wasmHost) ProxyRecordMetric(metricID uint32, value uint64) Status {
+func ProxyRecordMetric(metricID uint32, value uint64) Status {
 	return Status(hostRecordMetric(metricID, value))
 }
 
-func (wasmHost) ProxyGetMetric(metricID uint32, ret *uint64) Status {
-	return Status(hostGetMetric(metricID, ret))
+func ProxyGetMetric(metricID uint32, ret *uint64) Status {
+	st := Status(hostGetMetric(metricID, &outMetric))
+	*ret = outMetric
+	return st
 }
