@@ -72,9 +72,8 @@ func userDescriptor(tenantName, conn, username string) string {
 	return hex.EncodeToString(h.Sum(sum[:0]))[:32]
 }
 
-// body is the exact request body of SPEC 14; a buffer of its own, since a host may keep it.
-func (g *globalConfig) body(tenantName, conn, username, ip string) []byte {
-	b := make([]byte, 0, 320+2*len(tenantName)+len(conn)+2*len(ip)+len(g.domain))
+// appendBody appends the exact request body of SPEC 14 to b.
+func (g *globalConfig) appendBody(b []byte, tenantName, conn, username, ip string) []byte {
 	b = append(b, `{"domain":`...)
 	b = storewire.AppendString(b, g.domain)
 	b = append(b, `,"descriptors":[{"entries":[`...)
@@ -146,9 +145,9 @@ func (h *Stream) askGlobal(att attempt, ip string) Action {
 		[2]string{":authority", g.authority},
 		[2]string{"content-type", "application/json"},
 	)
-	h.r.att = att // given back by OnDone if the client leaves during the call
-	err := h.call(callingGlobal, g.cluster, headers, g.body(h.r.tenant, h.r.params.connection, h.r.params.username, countedIP(ip)),
-		g.timeoutMS, func(a callAnswer) { h.onGlobalAnswer(att, ip, a) })
+	h.r.att, h.r.ip = att, ip // att is given back by OnDone if the client leaves during the call
+	h.p.callBody = g.appendBody(h.p.callBody[:0], h.r.tenant, h.r.params.connection, h.r.params.username, countedIP(ip))
+	err := h.call(callingGlobal, g.cluster, headers, h.p.callBody, g.timeoutMS)
 	if err != nil {
 		return h.globalFailed(att, ip, "rate-limit service call not dispatched: "+err.Error())
 	}

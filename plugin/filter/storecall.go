@@ -31,12 +31,6 @@ func (c *config) appendCalloutHeaders(h [][2]string, requestID string) [][2]stri
 	return h
 }
 
-// calloutBody is a buffer of its own, since a host may keep it.
-func calloutBody(tenantName string, p *verifyParams, ip string) []byte {
-	n := 180 + len(p.username) + len(p.code) + len(p.clientID) + len(p.redirectURI) + len(p.nonce)
-	return appendCalloutBody(make([]byte, 0, n), tenantName, p, ip)
-}
-
 // appendCalloutBody writes the user store request. It is built from the validated values, never copied from the client, so extra or
 // duplicate client fields cannot change what the store reads. Only the redirect step has a
 // redirect_uri (SPEC 12 requires one before the store is asked).

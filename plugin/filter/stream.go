@@ -20,6 +20,7 @@ type Plugin struct {
 	line        []byte
 	record      []byte // the access-log record; apart from line, which may follow it in one callback
 	callHeaders [5][2]string
+	callBody    []byte // a callout's body: the host copies it during the call
 }
 
 // New reads the plugin configuration (SPEC 2) and sets up metrics and attack protection. Its
@@ -95,6 +96,7 @@ type request struct {
 	corsOrigin string  // the origin every answer allows; "" for none
 	allow      string  // the allow header of a 405 (SPEC 3)
 	att        attempt // taken before the calls (SPEC 7); OnDone settles it if the client leaves
+	ip         string  // the client's address, as the calls send it
 }
 
 // Init starts a request of p on host; a Stream is meant to live inside the host's context.
@@ -306,9 +308,10 @@ func (h *Stream) callStore(att attempt, ip string) Action {
 	cfg := h.p.cfg
 	h.r.att = att // settled by OnDone if the client leaves during the call
 	h.r.sentAt = time.Now()
+	h.p.callBody = appendCalloutBody(h.p.callBody[:0], h.r.tenant, &h.r.params, ip)
 	derr := h.call(callingStore, cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),
-		calloutBody(h.r.tenant, &h.r.params, ip), cfg.userStore.timeoutMS,
-		func(a callAnswer) { h.onStoreAnswer(att, a) })
+		h.p.callBody, cfg.userStore.timeoutMS)
+	clear(h.p.callBody) // the host has copied it, and it holds the code
 	if derr != nil {
 		h.p.metrics.storeFailures.Increment(1)
 		// Only a call never sent gives its attempt back: the store cannot have judged it.
@@ -333,13 +336,20 @@ func (h *Stream) OnDone() {
 	}
 }
 
-// call dispatches a callout in phase ph. Its answer is read and handed to answer only while
-// the request is still in that phase.
-func (h *Stream) call(ph phase, cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(callAnswer)) error {
+// call dispatches a callout in phase ph. Its answer is read, and handled as that phase's
+// answer, only while the request is still in that phase. What the handlers need beyond the
+// answer is in h.r (att, ip), so a call costs one closure.
+func (h *Stream) call(ph phase, cluster string, headers [][2]string, body []byte, timeoutMS uint32) error {
 	h.phase = ph // before the dispatch: a host may answer at once
 	return h.host.Call(cluster, headers, body, timeoutMS, func(numHeaders, bodySize int) {
-		if h.phase == ph {
-			answer(h.readAnswer(numHeaders, bodySize))
+		if h.phase != ph {
+			return
+		}
+		a := h.readAnswer(numHeaders, bodySize)
+		if ph == callingGlobal {
+			h.onGlobalAnswer(h.r.att, h.r.ip, a)
+		} else {
+			h.onStoreAnswer(h.r.att, a)
 		}
 	})
 }
