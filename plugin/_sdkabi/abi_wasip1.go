@@ -229,8 +229,8 @@ func hostGetMetric(metricID uint32, ret *uint64) uint32
 // stack would be unsafe: the host may call proxy_on_memory_allocate before it writes, and that
 // Go code can grow, and so move, the stack. Package variables never move, and a VM makes one
 // host call at a time: the only re-entry during these calls is proxy_on_memory_allocate,
-// which makes none. (proxy_http_call is the exception: Envoy may run a failed call's callback
-// inside it, so its id keeps the caller's own slot.)
+// which makes none. proxy_http_call keeps the caller's own slot for its id: a host may run
+// the callback of a call that fails at once inside it, and that callback makes host calls.
 var (
 	outData, outSize, outID, outCas uint32
 	outMetric                       uint64

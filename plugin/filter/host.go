@@ -19,8 +19,8 @@ type Host interface {
 	// Resume lets a paused request go upstream.
 	Resume() error
 	// Call dispatches an HTTP callout to cluster (the user store; SPEC 14 adds the rate-limit
-	// service). The host copies headers and body before it returns, as proxy_http_call does,
-	// so the filter reuses both. answer runs when it ends, with no headers when it failed, and
+	// service). The host copies headers and body when the call is made, before any answer
+	// runs, as proxy_http_call does, so the filter reuses both. answer runs when it ends, with no headers when it failed, and
 	// never once the request is gone. During answer, CallAnswerHeaders and CallAnswerBody read
 	// the answer.
 	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32, answer func(numHeaders, bodySize int)) error

@@ -306,7 +306,7 @@ func (h *Stream) ask() Action {
 // callStore asks the user store about the validated parameters, for the attempt att took.
 func (h *Stream) callStore(att attempt, ip string) Action {
 	cfg := h.p.cfg
-	h.r.att = att // settled by OnDone if the client leaves during the call
+	h.r.att, h.r.ip = att, ip // att is settled by OnDone if the client leaves during the call
 	h.r.sentAt = time.Now()
 	h.p.callBody = appendCalloutBody(h.p.callBody[:0], h.r.tenant, &h.r.params, ip)
 	derr := h.call(callingStore, cfg.userStore.cluster, cfg.appendCalloutHeaders(h.p.callHeaders[:0], h.r.requestID),

@@ -10,10 +10,14 @@
 // completed). The user store and the upstream are tiny Go servers in this process, on
 // 127.0.0.1.
 //
-// Where Envoy or wrk is missing it prints one line saying so and exits 0, so make bench can
-// always run it. make bench-envoy installs Envoy first.
+// With -callgrind N it instead counts the instructions Envoy runs per request under valgrind
+// (callgrind.go): slower, but the same from run to run.
+//
+// Where Envoy or wrk (valgrind) is missing it prints one line saying so and exits 0, so make
+// bench can always run it. make bench-envoy installs Envoy first.
 //
 //	go run ./e2e/cmd/benchenvoy [-d 2s -rounds 3 -warmup 2s -c 8 -t 2 -concurrency 2] >> build/bench.txt
+//	go run ./e2e/cmd/benchenvoy -callgrind 500 >> build/bench.txt
 package main
 
 import (
@@ -47,6 +51,11 @@ type options struct {
 	// paths and variants, when set, keep only the paths and the variants named: a quick
 	// comparison of one change on one path, not a run the goals are judged by.
 	paths, variants []string
+	// callgrind, when above 0, counts Envoy's instructions over that many requests per path
+	// instead of timing wrk runs (callgrind.go); under and startTimeout are how it starts Envoy.
+	callgrind    int
+	under        []string
+	startTimeout time.Duration
 }
 
 var floorWasm string
@@ -154,6 +163,7 @@ func main() {
 		o.variants = strings.Split(s, ",")
 		return nil
 	})
+	flag.IntVar(&o.callgrind, "callgrind", 0, "count Envoy's instructions over this many sequential requests per path under valgrind's callgrind, instead of timing wrk runs (deterministic; slow)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchenvoy:", err)
@@ -163,14 +173,23 @@ func main() {
 
 func run(o options) error {
 	fmt.Println()
-	fmt.Println("== Envoy: no filter / the floor / ours / ours scoped / ext_authz / ours unprotected, wrk on loopback ==")
+	if o.callgrind > 0 {
+		fmt.Println("== Envoy instructions per request under callgrind: no filter / the floor / ours / ours scoped / ours unprotected ==")
+	} else {
+		fmt.Println("== Envoy: no filter / the floor / ours / ours scoped / ext_authz / ours unprotected, wrk on loopback ==")
+	}
 	bin, err := envoyrun.Binary()
 	if err != nil {
 		fmt.Printf("skipped: %v\n", err)
 		return nil
 	}
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
+	var wrk string
+	if o.callgrind > 0 {
+		if _, err := exec.LookPath("callgrind_control"); err != nil {
+			fmt.Println("skipped: valgrind is not installed (Debian: apt-get install -y valgrind)")
+			return nil
+		}
+	} else if wrk, err = exec.LookPath("wrk"); err != nil {
 		fmt.Println("skipped: wrk is not installed (Debian: apt-get install -y wrk)")
 		return nil
 	}
@@ -223,6 +242,9 @@ func run(o options) error {
 		return err
 	}
 	defer upstream.Close()
+	if o.callgrind > 0 {
+		return countAll(bin, o, variants, paths, store.Addr().String(), upstream.Addr().String())
+	}
 
 	scripts, err := os.MkdirTemp("", "benchenvoy-")
 	if err != nil {
@@ -406,6 +428,8 @@ func start(bin string, v variant, o options, store, upstream, authz string) (*en
 		Concurrency:  o.workers,
 		Args:         []string{"--component-log-level", "wasm:" + o.wasmLog},
 		Edit:         edit(v, authz),
+		Under:        o.under,
+		StartTimeout: o.startTimeout,
 	})
 }
 

@@ -54,6 +54,9 @@ func judgeCost(s sections) []goal {
 				r, c.ours, figure(a, c.total), a.rps, c.other, figure(b, c.total), b.rps),
 			met: r <= c.max,
 		}
+		if ia, ib := s.instructions[c.ours+"/"+c.path], s.instructions[c.other+"/"+c.path]; !c.total && ia > 0 && ib > 0 {
+			g.result += fmt.Sprintf("; Envoy instructions per request %.2f (%.0f and %.0f, callgrind)", ia/ib, ia, ib)
+		}
 		if !g.met {
 			g.why = costWhy(s, c, a, b)
 		}

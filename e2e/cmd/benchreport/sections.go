@@ -29,12 +29,15 @@ type sections struct {
 	envoy map[string]map[string]envoyRow
 	// variants lists the filters of the Envoy tables in order of appearance.
 	variants []string
+	// instructions maps "filter/path" to Envoy's instructions per request (benchenvoy
+	// -callgrind).
+	instructions map[string]float64
 }
 
 // parseSections reads the guest profiles and Envoy tables out of the lines of bench.txt.
 func parseSections(lines []string) sections {
-	s := sections{profiles: map[string][]profileRow{}, envoy: map[string]map[string]envoyRow{}}
-	profilePath, logLevel := "", ""
+	s := sections{profiles: map[string][]profileRow{}, envoy: map[string]map[string]envoyRow{}, instructions: map[string]float64{}}
+	profilePath, logLevel, counting := "", "", false
 	var cols map[string]int // the Envoy table's columns, while in one
 	for _, line := range lines {
 		f := strings.Fields(line)
@@ -45,6 +48,11 @@ func parseSections(lines []string) sections {
 			profilePath, logLevel = strings.TrimSuffix(f[0], ":"), ""
 		case strings.HasPrefix(line, "== "):
 			profilePath, logLevel = "", ""
+			counting = strings.HasPrefix(line, "== Envoy instructions per request")
+		case counting && len(f) == 4:
+			if ir, err := strconv.ParseFloat(f[2], 64); err == nil {
+				s.instructions[f[0]+"/"+f[1]] = ir
+			}
 		case strings.HasPrefix(line, "No filter: every path goes to the upstream"):
 			profilePath, logLevel = "", "info" // benchenvoy before -wasm-log said nothing
 			if _, after, ok := strings.Cut(line, "the wasm log level is "); ok {
