@@ -22,8 +22,10 @@ import (
 // With -callgrind N, each variant's Envoy runs alone under valgrind's callgrind, with one
 // worker, and the count is of the instructions Envoy's process runs while N requests of a path
 // are sent one after another on one connection. CPU time on a shared machine moves by 10-20%
-// between runs of the same cell; an instruction count is the same from run to run, so it
-// tells a change of a few percent from noise. It leaves out what the kernel does (sockets),
+// between runs of the same cell; an instruction count moves by less than 0.5%, so it tells a
+// change of a few percent from noise. The guest's garbage collections, every few hundred
+// requests, each cost about ten requests: count over several hundred. It leaves out what the
+// kernel does (sockets),
 // which is most of the no-filter variant's cost, and cache misses: compare the filters with
 // each other, not with no filter. The ext_authz peer is left out: its cost is in a second
 // process.
