@@ -7,8 +7,8 @@ import (
 )
 
 // The sections make bench appends after the go test output: the guest profiles of
-// e2e/cmd/guestprof -vs and the tables of e2e/cmd/benchenvoy (once at Envoy's default wasm log
-// level, once at warn).
+// e2e/cmd/guestprof -vs, the tables of e2e/cmd/benchenvoy (at Envoy's default wasm log level,
+// and in older files once more at warn) and its instruction counts (-callgrind).
 
 // profileRow is one function of a guest profile: calls per request, ours and the floor's.
 type profileRow struct {
