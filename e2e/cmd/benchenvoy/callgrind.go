@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -161,21 +160,8 @@ func sendSequential(e *envoyrun.Envoy, p bench.Path, want, n int) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: time.Minute}
 	defer client.CloseIdleConnections()
 	for range n {
-		req, err := http.NewRequest(p.Method, e.URL+p.Path, strings.NewReader(p.Body))
-		if err != nil {
+		if err := sendPath(client, e, p, want); err != nil {
 			return err
-		}
-		for _, h := range p.Headers {
-			req.Header.Set(h[0], h[1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != want {
-			return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
 		}
 	}
 	return nil

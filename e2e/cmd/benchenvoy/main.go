@@ -435,6 +435,12 @@ func start(bin string, v variant, o options, store, upstream, authz string) (*en
 
 // check sends the path once and compares the status, so a misconfigured run cannot pass as fast.
 func check(e *envoyrun.Envoy, p bench.Path, want int) error {
+	return sendPath(http.DefaultClient, e, p, want)
+}
+
+// sendPath sends p once with client, reads the whole answer (so the connection can be kept), and
+// fails on any other status than want.
+func sendPath(client *http.Client, e *envoyrun.Envoy, p bench.Path, want int) error {
 	req, err := http.NewRequest(p.Method, e.URL+p.Path, strings.NewReader(p.Body))
 	if err != nil {
 		return err
@@ -442,11 +448,12 @@ func check(e *envoyrun.Envoy, p bench.Path, want int) error {
 	for _, h := range p.Headers {
 		req.Header.Set(h[0], h[1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	if resp.StatusCode != want {
 		return fmt.Errorf("status %d, want %d: %s", resp.StatusCode, want, body)
